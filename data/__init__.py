@@ -1,0 +1,1 @@
+"""certpush's core: models, database, services and queries. No Dash import below here."""

@@ -1,0 +1,44 @@
+"""Settings read from the environment, once, into a frozen value passed around."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_INSTANCE = Path("instance")
+MAX_UPLOAD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where certpush keeps its state. ``instance_dir`` holds the SQLite file and key file."""
+
+    database_url: str
+    instance_dir: Path
+    master_key: str | None
+    master_key_file: Path
+    secret_key_file: Path
+    max_file_bytes: int = MAX_UPLOAD_BYTES
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        instance = Path(env.get("CERTPUSH_INSTANCE", DEFAULT_INSTANCE)).resolve()
+        url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'certpush.db'}"
+        if url.startswith("postgres://"):  # Heroku-style URLs
+            url = "postgresql+psycopg://" + url[len("postgres://") :]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return cls(
+            database_url=url,
+            instance_dir=instance,
+            master_key=env.get("CERTPUSH_MASTER_KEY") or None,
+            master_key_file=Path(
+                env.get("CERTPUSH_MASTER_KEY_FILE", instance / "master.key")
+            ).resolve(),
+            secret_key_file=Path(
+                env.get("CERTPUSH_SECRET_KEY_FILE", instance / "session.key")
+            ).resolve(),
+            max_file_bytes=int(env.get("CERTPUSH_MAX_FILE_BYTES", MAX_UPLOAD_BYTES)),
+        )

@@ -1,0 +1,1 @@
+"""Pure rules: no SQLAlchemy, no Dash, no I/O. Time is always passed in."""

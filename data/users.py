@@ -1,0 +1,80 @@
+"""Users, password hashing and authentication."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from data import audit
+from data.domain.errors import AuthError, CertpushError
+from data.domain.roles import Role, parse_role
+from data.models import User
+
+_hasher = PasswordHasher()
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+MIN_PASSWORD = 8
+# Verified against when the user does not exist, so timing does not reveal which names exist.
+_DUMMY_HASH = _hasher.hash("certpush-timing-equaliser")
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """What the web layer keeps about a logged-in user (never the hash)."""
+
+    id: int
+    username: str
+    role: Role
+
+
+def add_user(
+    session: Session, username: str, role: str, password: str, now: datetime, actor: str = "cli"
+) -> UserInfo:
+    """Create a user; refuses duplicates, odd names and short passwords with a clear message."""
+    if not _USERNAME.match(username):
+        raise CertpushError(
+            "user names are 2-64 characters of letters, digits and . _ @ - (no spaces)"
+        )
+    parsed_role = parse_role(role)
+    if len(password) < MIN_PASSWORD:
+        raise CertpushError(f"password too short: at least {MIN_PASSWORD} characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise CertpushError(f"user {username!r} already exists")
+    user = User(
+        username=username,
+        password_hash=_hasher.hash(password),
+        role=parsed_role.value,
+        active=True,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="user.add", now=now, target=username, detail=parsed_role
+    )
+    return UserInfo(user.id, user.username, parsed_role)
+
+
+def authenticate(session: Session, username: str, password: str) -> UserInfo:
+    """Check a login; the message never says whether the name or the password was wrong."""
+    user = session.scalar(select(User).where(User.username == username))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise AuthError("wrong user name or password") from None
+    if user is None or not user.active:
+        raise AuthError("wrong user name or password")
+    return UserInfo(user.id, user.username, Role(user.role))
+
+
+def get_user(session: Session, user_id: int) -> UserInfo | None:
+    """Load an active user by id (for session cookies), or None."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    return UserInfo(user.id, user.username, Role(user.role))

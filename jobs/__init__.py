@@ -1,0 +1,1 @@
+"""Everything that runs outside the web process: CLI, scheduler, pushes, sweeps, reports."""

@@ -1,0 +1,304 @@
+"""The ``certpush`` command line: the same services as the UI, for operators and scripts.
+
+It lives in jobs/ because it is the one front end that may reach every layer
+(it will push and sweep); the web process itself never imports jobs/.
+Bad input is reported, never raised: every command turns CertpushError into a
+one-line message and exit code 1 for tool failures only where documented.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import inspect
+
+from data.config import Settings
+from data.crypto import generate_master_key, load_vault
+from data.db import engine_for, session_scope
+from data.domain.errors import CertpushError
+from data.domain.status import parse_status
+from data.importer import Outcome, expand_paths, import_paths
+from data.queries import iter_certificates
+from data.schema import upgrade
+from data.users import add_user
+
+app = typer.Typer(
+    help="certpush: push certificates to devices under two-level approval, then prove them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+certs_app = typer.Typer(help="The certificate inventory.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+keys_app = typer.Typer(help="The master key that encrypts private keys and secrets.")
+app.add_typer(db_app, name="db")
+app.add_typer(certs_app, name="certs")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys", no_args_is_help=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _require_schema(settings: Settings) -> None:
+    """Refuse to work on a database that has not been migrated, with the fix in the message."""
+    if not inspect(engine_for(settings.database_url)).has_table("certificates"):
+        raise _fail("the database has no certpush schema yet: run 'certpush db upgrade' first")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version (safe to repeat)."""
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    typer.echo("database schema is up to date")
+
+
+@app.command("import")
+def import_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to import.")],
+    password_file: Annotated[
+        Path | None,
+        typer.Option(help="File with PKCS#12/key passwords, one per line; each is tried."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
+) -> None:
+    """Import certificates (PEM, DER, PKCS#12) and private keys (PKCS#8, traditional PEM).
+
+    Exit code 0 when every input was handled (imported, duplicate or rejected with a reason).
+    """
+    settings = Settings.from_env()
+    _require_schema(settings)
+    passwords: list[bytes] = []
+    if password_file is not None:
+        try:
+            passwords = [
+                line.rstrip(b"\r\n") for line in password_file.read_bytes().splitlines() if line
+            ]
+        except OSError as exc:
+            raise _fail(f"cannot read the password file {password_file}: {exc.strerror}") from None
+    try:
+        vault, created = load_vault(settings, create=True)
+    except CertpushError as exc:
+        raise _fail(str(exc)) from None
+    if created:
+        typer.echo(f"created a new master key file at {settings.master_key_file}", err=True)
+    files = list(expand_paths(paths))
+    show_progress = not as_json and sys.stderr.isatty() and len(files) > 50
+    with (
+        session_scope(settings.database_url) as session,
+        typer.progressbar(
+            length=len(files), label="importing", file=sys.stderr, hidden=not show_progress
+        ) as bar,
+    ):
+        results = import_paths(
+            session,
+            vault,
+            files,
+            now=_now(),
+            actor=_actor(),
+            passwords=passwords,
+            max_bytes=settings.max_file_bytes,
+            on_file=lambda _path: bar.update(1),
+        )
+    if as_json:
+        typer.echo(json.dumps([r.to_json() for r in results], indent=1, ensure_ascii=False))
+        return
+    for r in results:
+        what = r.common_name or r.fingerprint_sha256 or ""
+        item = f"#{r.item}" if r.item else ""
+        line = f"{r.result.value:9} {r.path}{item}"
+        if what:
+            line += f"  {what}"
+        if r.status:
+            line += f"  [{r.status}]"
+        if r.reason:
+            line += f"  - {r.reason}"
+        typer.echo(line)
+    counts = {o.value: sum(r.result is o for r in results) for o in Outcome}
+    typer.echo(", ".join(f"{n} {name}" for name, n in counts.items()), err=True)
+
+
+@certs_app.command("list")
+def certs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of certificates.")] = False,
+    status: Annotated[
+        str | None, typer.Option(help="Only this colour: green, blue, ..., mid-purple, black.")
+    ] = None,
+) -> None:
+    """List certificates, soonest expiry first, with their status colour."""
+    settings = Settings.from_env()
+    _require_schema(settings)
+    try:
+        wanted = parse_status(status) if status else None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    with session_scope(settings.database_url) as session:
+        rows = iter_certificates(session, _now(), wanted)
+        if as_json:
+            typer.echo("[")
+            first = True
+            for row in rows:
+                typer.echo(
+                    ("" if first else ",\n") + json.dumps(row.to_json(), ensure_ascii=False),
+                    nl=False,
+                )
+                first = False
+            typer.echo("\n]")
+            return
+        for row in rows:
+            typer.echo(
+                f"{row.status.value:10} {row.not_after:%Y-%m-%d} {row.days_left:>6}d  "
+                f"{row.fingerprint_sha256[:16]}  {row.common_name or '(no common name)'}"
+            )
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="operator, reviewer, implementer, manager or admin.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Add a user with a role. The password is read from stdin or prompted, never an argument."""
+    settings = Settings.from_env()
+    _require_schema(settings)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(settings.database_url) as session:
+            user = add_user(session, name, role, password, _now(), actor=_actor())
+    except (CertpushError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"added user {user.username} with role {user.role.value}")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[Path | None, typer.Option(help="Write to this file (mode 0600).")] = None,
+) -> None:
+    """Make a new master key; print it, or write it to a file."""
+    key = generate_master_key()
+    if out is None:
+        typer.echo(key)
+        return
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise _fail(f"{out} exists: refusing to overwrite a master key") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    typer.echo(f"wrote a new master key to {out}")
+
+
+@app.command()
+def demo(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print users and counts as JSON.")
+    ] = False,
+) -> None:
+    """Load the demo dataset (certificates of every colour, one user per role) into the database."""
+    from data.demo import load_demo
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    vault, created = load_vault(settings, create=True)
+    with session_scope(settings.database_url) as session:
+        summary = load_demo(session, vault, _now())
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=1))
+        return
+    if created:
+        typer.echo(f"created a new master key file at {settings.master_key_file} (keep it safe)")
+    if summary.users:
+        typer.echo("demo users (passwords are shown this once):")
+        for user in summary.users:
+            typer.echo(f"  {user.role:12} {user.username:12} {user.password}")
+    else:
+        typer.echo("demo users already exist; their passwords were printed when they were made")
+    typer.echo(f"demo certificates: {summary.certificates_added} added")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8050,
+    workers: Annotated[int, typer.Option(help="gunicorn worker processes.")] = 2,
+    with_scheduler: Annotated[
+        bool, typer.Option(help="Also run the scheduler process beside the web server.")
+    ] = False,
+) -> None:
+    """Serve the web app with gunicorn (and optionally the scheduler), until interrupted."""
+    settings = Settings.from_env()
+    _require_schema(settings)
+    scheduler = None
+    if with_scheduler:
+        scheduler = subprocess.Popen([sys.executable, "-m", "jobs.scheduler"])
+    typer.echo(f"certpush is at http://{host}:{port}/  (Ctrl-C to stop)")
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--no-control-socket",
+        "--access-logfile",
+        "-",
+        "dashboard.app:server",
+    ]
+    try:
+        raise typer.Exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    finally:
+        if scheduler is not None:
+            scheduler.terminate()
+            scheduler.wait(timeout=10)
+
+
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Run the one scheduler process (APScheduler with a persistent job store)."""
+    from jobs.scheduler import main as scheduler_main
+
+    scheduler_main()
+
+
+def main() -> None:
+    """Console-script entry point: turn expected errors into one line, never a traceback."""
+    try:
+        app()
+    except CertpushError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
