@@ -1,0 +1,1 @@
+"""Reusable layout blocks. Pure functions of their arguments: no database, no request."""

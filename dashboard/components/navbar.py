@@ -1,0 +1,47 @@
+"""The navigation bar, reproducing the vendor menu CERT+ > CERTIFICATE ACTION > Push to Device."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from dashboard import ids
+
+
+def navbar() -> dbc.Navbar:
+    cert_menu = dbc.DropdownMenu(
+        [
+            dbc.DropdownMenuItem("CERTIFICATE ACTION", header=True),
+            dbc.DropdownMenuItem("Push to Device", header=True, className="ps-4"),
+            dbc.DropdownMenuItem(
+                "Client",
+                href="/certificates/client",
+                id=ids.NAV_CLIENT,
+                className="ps-5",
+            ),
+        ],
+        label="CERT+",
+        nav=True,
+        in_navbar=True,
+        id="nav-cert-plus",
+    )
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand("certpush", href="/"),
+                dbc.Nav([dbc.NavItem(dbc.NavLink("Overview", href="/")), cert_menu], navbar=True),
+                dbc.Nav(
+                    [
+                        html.Span(id=ids.NAVBAR_USER, className="navbar-text me-3"),
+                        dbc.NavItem(dbc.NavLink("Log out", href="/logout", external_link=True)),
+                    ],
+                    navbar=True,
+                    className="ms-auto",
+                ),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="mb-3",
+    )

@@ -1,0 +1,56 @@
+"""A certificate's topology: certificate -> app connectors -> devices -> IP:port endpoints.
+
+The layout is a skeleton; a login-checked callback fills it from the database.
+"""
+
+import dash
+import dash_bootstrap_components as dbc
+import dash_cytoscape as cyto
+from dash import dcc, html
+
+from dashboard import ids
+from dashboard.components.status import status_legend
+from dashboard.graph import LAYOUT, STYLESHEET
+
+dash.register_page(
+    __name__,
+    path_template="/certificates/<fingerprint>/topology",
+    name="Topology",
+    title="certpush - topology",
+)
+
+
+def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
+    return html.Div(
+        [
+            dcc.Store(id=ids.TOPOLOGY_FINGERPRINT, data=fingerprint),
+            html.Div(
+                [
+                    dcc.Link("← Client Certificate", href="/certificates/client"),
+                    html.H2(id=ids.TOPOLOGY_TITLE, className="mt-2"),
+                ]
+            ),
+            dbc.Alert(id=ids.TOPOLOGY_ERROR, color="danger", is_open=False),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            cyto.Cytoscape(
+                                id=ids.TOPOLOGY_GRAPH,
+                                elements=[],
+                                layout=LAYOUT,
+                                stylesheet=STYLESHEET,
+                                style={"width": "100%", "height": "460px"},
+                                className="border rounded bg-white",
+                                minZoom=0.2,
+                                maxZoom=1.25,
+                            ),
+                            html.Div(id=ids.TOPOLOGY_CONNECTORS, className="mt-3"),
+                        ],
+                        lg=8,
+                    ),
+                    dbc.Col([html.Div(id=ids.TOPOLOGY_DETAILS), status_legend()], lg=4),
+                ]
+            ),
+        ]
+    )
