@@ -113,7 +113,9 @@ LOGIN_PAGE = """<!doctype html>
 <main class="container" style="max-width: 26rem; margin-top: 10vh">
   <h1 class="h3 mb-1">certpush</h1>
   <p class="text-muted">Certificate push-to-device operations</p>
-  {% if error %}<div class="alert alert-danger" role="alert" id="login-error">{{ error }}</div>{% endif %}
+  {% if error %}
+  <div class="alert alert-danger" role="alert" id="login-error">{{ error }}</div>
+  {% endif %}
   <form method="post" action="/login" class="card card-body shadow-sm">
     <input type="hidden" name="csrf" value="{{ csrf }}">
     <input type="hidden" name="next" value="{{ next }}">
@@ -194,7 +196,7 @@ def init_auth(server: Flask, app_settings: Settings) -> None:
     @manager.user_loader
     def load_user(user_id: str) -> WebUser | None:
         try:
-            with session_scope(app_settings.database_url) as db:
+            with session_scope(settings().database_url) as db:
                 info = get_user(db, int(user_id))
         except ValueError:
             return None

@@ -1,0 +1,91 @@
+"""Shared fixtures: a migrated database (SQLite, and PostgreSQL when a server is given),
+settings with a fresh master key, and a certificate factory built on cryptography.
+
+PostgreSQL tests run when CERTPUSH_TEST_POSTGRES_URL points at a server where we may
+create databases (.ci/run starts one); each test gets its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from data.config import Settings
+from data.crypto import Vault, generate_master_key, load_vault
+from data.db import engine_for
+from data.schema import upgrade
+
+PG_URL = os.environ.get("CERTPUSH_TEST_POSTGRES_URL")
+# Importing dashboard.app builds the app from the environment: keep it off any real data.
+os.environ.pop("DATABASE_URL", None)
+os.environ["CERTPUSH_INSTANCE"] = tempfile.mkdtemp(prefix="certpush-tests-")
+NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _make_settings(instance: Path, url: str) -> Settings:
+    return Settings(
+        database_url=url,
+        instance_dir=instance,
+        master_key=generate_master_key(),
+        master_key_file=instance / "master.key",
+        secret_key_file=instance / "session.key",
+    )
+
+
+@pytest.fixture
+def instance(tmp_path_factory) -> Path:
+    """A folder for the database and key files, apart from the test's input files."""
+    return tmp_path_factory.mktemp("instance")
+
+
+@pytest.fixture
+def sqlite_settings(instance: Path) -> Settings:
+    settings = _make_settings(instance, f"sqlite:///{instance / 'certpush.db'}")
+    upgrade(settings.database_url)
+    return settings
+
+
+def _pg_database() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip("CERTPUSH_TEST_POSTGRES_URL is not set (run the tests through .ci/run)")
+    name = f"certpush_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        engine_for(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def settings(request, instance: Path) -> Iterator[Settings]:
+    """A migrated database of each kind: data-layer tests run on both."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_settings")
+        return
+    for url in _pg_database():
+        s = _make_settings(instance, url)
+        upgrade(s.database_url)
+        yield s
+
+
+@pytest.fixture
+def vault(settings: Settings) -> Vault:
+    return load_vault(settings)[0]
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
