@@ -198,8 +198,12 @@ def _fts_match(session: Session, column_name: str, value: str) -> ColumnElement[
     return Certificate.id.in_(
         select(text("rowid"))
         .select_from(text("certificates_fts"))
-        .where(text("certificates_fts MATCH :fts_query"))
-    ).params(fts_query=f"{column_name} : {phrase}")
+        .where(
+            text("certificates_fts MATCH :fts_query").bindparams(
+                fts_query=f"{column_name} : {phrase}"
+            )
+        )
+    )
 
 
 def _text_condition(session: Session, name: str, spec: Mapping[str, Any]) -> ColumnElement[bool]:
@@ -210,7 +214,8 @@ def _text_condition(session: Session, name: str, spec: Mapping[str, Any]) -> Col
         blank = or_(column.is_(None), column == "")
         return blank if kind == "blank" else not_(blank)
     if kind == "contains":
-        return _fts_match(session, name, value) or _contains(session, column, value)
+        indexed = _fts_match(session, name, value)
+        return indexed if indexed is not None else _contains(session, column, value)
     if kind == "notContains":
         return not_(_contains(session, column, value))
     if kind == "equals":

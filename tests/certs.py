@@ -44,8 +44,10 @@ def make_cert(
     """A certificate signed by the test CA (self-signed would do, but chains look real)."""
     key = key or make_key()
     now = datetime.now(UTC)
-    attrs = attributes if attributes is not None else (
-        [x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn is not None else []
+    attrs = (
+        attributes
+        if attributes is not None
+        else ([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn is not None else [])
     )
     builder = (
         x509.CertificateBuilder()

@@ -105,9 +105,7 @@ def test_key_errors_are_specific(settings, vault, tmp_path):
     (tmp_path / "locked.key").write_bytes(c.key_pem(c.make_key(), b"right"))
     results = by_name(run_import(settings, vault, [tmp_path], passwords=[b"wrong"]))
     assert results["stranger.key"].result is Outcome.REJECTED
-    assert results["stranger.key"].reason.startswith(
-        "private key does not match any certificate"
-    )
+    assert results["stranger.key"].reason.startswith("private key does not match any certificate")
     assert results["locked.key"].reason.startswith("wrong private key passphrase")
     with session_scope(settings.database_url) as db:
         assert db.scalar(select(func.count()).select_from(PrivateKey)) == 0
@@ -143,9 +141,7 @@ def odd_certificates() -> dict[str, bytes]:
     out = {
         "unicode.pem": c.pem(c.make_cert("zertifikat-äöü-日本-🔐.example")[0]),
         "long-cn.pem": c.pem(
-            c.make_cert(
-                None, attributes=[x509.NameAttribute(NameOID.COMMON_NAME, "x" * 64)]
-            )[0]
+            c.make_cert(None, attributes=[x509.NameAttribute(NameOID.COMMON_NAME, "x" * 64)])[0]
         ),
         "no-cn.pem": c.pem(
             c.make_cert(
@@ -175,9 +171,7 @@ def odd_certificates() -> dict[str, bytes]:
         "big-serial.pem": c.pem(c.make_cert("big-serial.example", serial=2**159 - 1)[0]),
     }
     # A 200-character CN is longer than RFC 5280's 64, so the builder refuses it by default:
-    long_name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, "y" * 200, _validate=False)]
-    )
+    long_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "y" * 200, _validate=False)])
     out["cn-200.pem"] = c.pem(c.make_cert(None, attributes=list(long_name))[0])
     return out
 
