@@ -1,0 +1,111 @@
+"""The certpush command line, run as a user runs it: a subprocess with its own instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data.domain.status import Status
+from tests import certs as c
+
+
+@pytest.fixture
+def cli(tmp_path):
+    env = {**os.environ, "CERTPUSH_INSTANCE": str(tmp_path / "instance")}
+    env.pop("DATABASE_URL", None)
+    env.pop("CERTPUSH_MASTER_KEY", None)
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jobs.cli", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    return run
+
+
+def test_help_lists_every_command(cli):
+    out = cli("--help").stdout
+    for command in ("db", "import", "certs", "users", "demo", "serve", "scheduler"):
+        assert command in out
+    assert "upgrade" in cli("db", "--help").stdout
+
+
+def test_commands_before_upgrade_say_what_to_do(cli):
+    result = cli("certs", "list")
+    assert result.returncode == 1
+    assert "run 'certpush db upgrade'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_users_add(cli):
+    assert cli("db", "upgrade").returncode == 0
+    ok = cli(
+        "users", "add", "rita", "--role", "reviewer", "--password-stdin", stdin="s3cret-pass\n"
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "added user rita with role reviewer" in ok.stdout
+    again = cli("users", "add", "rita", "--role", "reviewer", "--password-stdin", stdin="x" * 10)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    bad_role = cli("users", "add", "bob", "--role", "boss", "--password-stdin", stdin="x" * 10)
+    assert bad_role.returncode == 1 and "use one of operator" in bad_role.stderr
+    short = cli("users", "add", "bob", "--role", "admin", "--password-stdin", stdin="abc")
+    assert short.returncode == 1 and "too short" in short.stderr
+
+
+def test_import_json_shape_and_exit_code(cli, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    cert, key = c.make_cert("cli.example")
+    (inputs / "a.pem").write_bytes(c.pem(cert))
+    (inputs / "a.key").write_bytes(c.key_pem(key, b"pw"))
+    (inputs / "junk.txt").write_text("hello")
+    (tmp_path / "passwords").write_text("pw\n")
+    assert cli("db", "upgrade").returncode == 0
+    result = cli("import", str(inputs), "--password-file", str(tmp_path / "passwords"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    records = json.loads(result.stdout)
+    by_path = {Path(r["path"]).name: r for r in records}
+    assert set(by_path) == {"a.pem", "a.key", "junk.txt"}
+    for record in records:
+        assert {"path", "result", "reason", "fingerprint_sha256", "common_name", "not_after",
+                "status"} <= set(record)  # fmt: skip
+    assert by_path["a.pem"]["result"] == "imported"
+    assert by_path["a.pem"]["status"] == "green"
+    assert by_path["a.key"]["result"] == "imported"
+    assert by_path["junk.txt"]["result"] == "rejected"
+    assert by_path["junk.txt"]["reason"].startswith("not a certificate")
+    again = json.loads(cli("import", str(inputs / "a.pem"), "--json").stdout)
+    assert again[0]["result"] == "duplicate"
+    plain = cli("import", str(inputs / "junk.txt"))
+    assert plain.returncode == 0 and "rejected" in plain.stdout
+
+
+def test_demo_covers_every_colour_and_runs_once(cli):
+    first = cli("demo", "--json")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert {u["role"] for u in summary["users"]} == {
+        "operator", "reviewer", "implementer", "manager", "admin",
+    }  # fmt: skip
+    assert summary["certificates_added"] >= 24
+    listed = json.loads(cli("certs", "list", "--json").stdout)
+    assert {r["status"] for r in listed} == {s.value for s in Status}
+    orange = json.loads(cli("certs", "list", "--json", "--status", "orange").stdout)
+    assert orange and all(r["status"] == "orange" for r in orange)
+    assert set(orange[0]) == {"fingerprint_sha256", "common_name", "not_after", "status"}
+    second = json.loads(cli("demo", "--json").stdout)
+    assert second == {"users": [], "certificates_added": 0}
+    bad = cli("certs", "list", "--status", "purple")
+    assert bad.returncode == 1 and "use one of" in bad.stderr
