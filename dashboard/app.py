@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None) -> Dash:
     """Build the app for ``settings`` (from the environment by default)."""
     settings = settings or Settings.from_env()
     server = Flask("certpush")
-    server.config["MAX_CONTENT_LENGTH"] = settings.max_file_bytes * 4
+    # An upload of many files arrives as one callback request (base64: 4/3 the size).
+    server.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     init_auth(server, settings)
     _register_error_handlers(server)
     app = Dash(
@@ -65,7 +66,12 @@ def create_app(settings: Settings | None = None) -> Dash:
     )
     app.layout = _shell
     # Callbacks register on import, once per process.
-    from dashboard.callbacks import client_certificates, shell, topology  # noqa: F401
+    from dashboard.callbacks import (  # noqa: F401
+        client_certificates,
+        import_upload,
+        shell,
+        topology,
+    )
 
     return app
 

@@ -159,8 +159,20 @@ class Importer:
         self._keys: list[_PendingKey] = []
         self._seen: dict[str, _Known] = {}
 
+    def _too_large(self, path: str, size: int) -> bool:
+        if size <= self.max_bytes:
+            return False
+        reason = (
+            f"file larger than {_human_size(self.max_bytes)} ({size:,} bytes): "
+            "certificate files are far smaller; is this the right file?"
+        )
+        self.results.append(ImportResult(path, None, "file", Outcome.REJECTED, reason))
+        return True
+
     def add_bytes(self, path: str, data: bytes, passwords: Sequence[bytes] = ()) -> None:
         """Parse one input; certificates are queued for a bulk insert, keys kept for the end."""
+        if self._too_large(path, len(data)):
+            return
         try:
             parsed = parse_input(data, passwords)
         except CertificateParseError as exc:
@@ -183,14 +195,8 @@ class Importer:
         """Read and add one file, refusing what is missing, unreadable or too large."""
         name = str(path)
         try:
-            size = path.stat().st_size
-            if size > self.max_bytes:
-                reason = (
-                    f"file larger than {_human_size(self.max_bytes)} ({size:,} bytes): "
-                    "certificate files are far smaller; is this the right file?"
-                )
-                self.results.append(ImportResult(name, None, "file", Outcome.REJECTED, reason))
-                return
+            if self._too_large(name, path.stat().st_size):
+                return  # checked before reading: a huge file is never loaded
             data = path.read_bytes()
         except FileNotFoundError:
             self.results.append(

@@ -10,6 +10,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.components.import_dialog import import_dialog
+from data.config import MAX_UPLOAD_BYTES
 
 dash.register_page(
     __name__,
@@ -64,7 +66,15 @@ def layout(**_kwargs) -> html.Div:
     return html.Div(
         [
             dcc.Location(id=ids.CLIENT_NAV, refresh="callback-nav"),
-            html.H2("Client Certificate"),
+            dcc.Store(id=ids.IMPORT_DONE),
+            html.Div(
+                [
+                    html.H2("Client Certificate", className="me-auto"),
+                    dbc.Button("Import certificates", id=ids.IMPORT_OPEN, color="primary"),
+                ],
+                className="d-flex align-items-center",
+            ),
+            import_dialog(MAX_UPLOAD_BYTES),
             html.P(
                 "Double-click a certificate to open its topology. Filter any column from its "
                 "header menu; sorting and filtering run on the server.",

@@ -61,5 +61,5 @@ def can(role: Role | str, permission: Permission) -> bool:
 def require(role: Role | str | None, permission: Permission) -> None:
     """Raise PermissionDenied unless ``role`` holds ``permission``."""
     if role is None or not can(role, permission):
-        who = f"role {role!r}" if role else "an anonymous user"
+        who = f"role '{role}'" if role else "an anonymous user"
         raise PermissionDenied(f"{who} may not {permission.value.replace('_', ' ')}")

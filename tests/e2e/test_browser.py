@@ -59,3 +59,46 @@ def test_brow003_login_is_required_and_wrong_password_is_refused(page, live_serv
     page.click("#login-submit")
     expect(page.locator("#login-error")).to_contain_text("wrong user name or password")
     assert page.dialogs == []
+
+
+def test_brow004_operator_imports_a_file_and_sees_it_in_the_grid(page, live_server, tmp_path):
+    from tests import certs as c
+
+    name = "<b>uploaded-in-browser</b>.example"  # must show as text, never as markup
+    (tmp_path / "new.pem").write_bytes(c.pem(c.make_cert(name)[0]))
+    (tmp_path / "junk.pem").write_bytes(b"not a certificate")
+    login(page, live_server, "operator")
+    page.goto(live_server["url"] + "/certificates/client")
+    page.wait_for_selector("#client-cert-grid .ag-row .status-badge")
+    page.click("#client-import-btn")
+    page.set_input_files(
+        "#client-import-upload input[type=file]",
+        [str(tmp_path / "new.pem"), str(tmp_path / "junk.pem")],
+    )
+    expect(page.locator("#client-import-summary")).to_have_text(
+        "1 imported, 0 duplicate, 1 rejected"
+    )
+    expect(page.locator("#client-import-results")).to_contain_text("not a certificate")
+    page.click("#client-import-close")
+    # The grid refreshes itself; filter to the new name on the server.
+    page.locator(
+        "#client-cert-grid .ag-header-cell[col-id='common_name'] .ag-header-cell-filter-button"
+    ).click()
+    page.fill(".ag-filter input[type=text]", "uploaded-in-browser")
+    cell = page.locator("#client-cert-grid .ag-row[row-index='0'] [col-id='common_name']")
+    expect(cell).to_have_text(name)
+    assert page.locator("#client-cert-grid b").count() == 0
+    assert page.foreign_requests == [] and page.dialogs == []
+
+
+def test_brow005_manager_cannot_import(page, live_server, tmp_path):
+    from tests import certs as c
+
+    (tmp_path / "m.pem").write_bytes(c.pem(c.make_cert("manager-upload.example")[0]))
+    login(page, live_server, "manager")
+    page.goto(live_server["url"] + "/certificates/client")
+    page.click("#client-import-btn")
+    page.set_input_files("#client-import-upload input[type=file]", [str(tmp_path / "m.pem")])
+    expect(page.locator("#client-import-summary")).to_contain_text(
+        "role 'manager' may not import certificates"
+    )

@@ -213,3 +213,77 @@ def test_topology_callback_renders_names_as_text(web):
     assert "app connector" in json.dumps(connectors.to_plotly_json(), default=str)
     assert details is not None
     assert missing[5] is True and "no certificate" in missing[4]
+
+
+def _upload(data: bytes) -> str:
+    import base64
+
+    return "data:application/x-pem-file;base64," + base64.b64encode(data).decode()
+
+
+def _count(web) -> int:
+    from sqlalchemy import func, select
+
+    from data.models import Certificate
+
+    with session_scope(web.config["CERTPUSH_SETTINGS"].database_url) as db:
+        return db.scalar(select(func.count()).select_from(Certificate))
+
+
+def test_import_upload_checks_the_role_inside_the_callback(web):
+    from dashboard.callbacks.import_upload import import_uploads
+
+    cert, key = c.make_cert("uploaded.example")
+    before = _count(web)
+    context = _as_user(web, "maya")  # manager: read-only
+    try:
+        refused, done = import_uploads([_upload(c.pem(cert))], ["u.pem"], None)
+    finally:
+        context.pop()
+    assert done is None
+    assert "Import refused: role 'manager' may not import certificates" in str(refused)
+    assert _count(web) == before
+
+    context = _as_user(web, "olivia")
+    try:
+        shown, done = import_uploads(
+            [_upload(c.pem(cert)), _upload(c.key_pem(key, b"pw")), "data:;base64,@@@"],
+            ["u.pem", "u.key", "broken.pem"],
+            "pw",
+        )
+    finally:
+        context.pop()
+    assert done["imported"] == 2
+    text = json.dumps(shown.to_plotly_json(), default=str)
+    assert "2 imported, 0 duplicate, 1 rejected" in text
+    assert "upload was damaged" in text
+    assert _count(web) == before + 1
+
+
+def test_forged_import_post_by_a_manager_changes_nothing(web):
+    client = web.test_client()
+    login(client, "maya")
+    before = _count(web)
+    payload = {
+        "output": "..client-import-results.children...client-import-done.data..",
+        "outputs": [
+            {"id": "client-import-results", "property": "children"},
+            {"id": "client-import-done", "property": "data"},
+        ],
+        "inputs": [
+            {
+                "id": "client-import-upload",
+                "property": "contents",
+                "value": [_upload(c.pem(c.make_cert("forged.example")[0]))],
+            }
+        ],
+        "state": [
+            {"id": "client-import-upload", "property": "filename", "value": ["f.pem"]},
+            {"id": "client-import-password", "property": "value", "value": None},
+        ],
+        "changedPropIds": ["client-import-upload.contents"],
+    }
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200
+    assert "may not import certificates" in response.get_data(as_text=True)
+    assert _count(web) == before
