@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -256,9 +257,9 @@ def serve(
     """Serve the web app with gunicorn (and optionally the scheduler), until interrupted."""
     settings = Settings.from_env()
     _require_schema(settings)
-    scheduler = None
+    children: list[subprocess.Popen[bytes]] = []
     if with_scheduler:
-        scheduler = subprocess.Popen([sys.executable, "-m", "jobs.scheduler"])
+        children.append(subprocess.Popen([sys.executable, "-m", "jobs.scheduler"]))
     typer.echo(f"certpush is at http://{host}:{port}/  (Ctrl-C to stop)")
     command = [
         sys.executable,
@@ -273,14 +274,29 @@ def serve(
         "-",
         "dashboard.app:server",
     ]
+    web = subprocess.Popen(command)
+    children.insert(0, web)
+
+    def _stop(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    # A supervisor's SIGTERM must reach gunicorn and the scheduler, not orphan them.
+    signal.signal(signal.SIGTERM, _stop)
+    code = 0
     try:
-        raise typer.Exit(subprocess.call(command))
+        code = web.wait()
     except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+        pass
     finally:
-        if scheduler is not None:
-            scheduler.terminate()
-            scheduler.wait(timeout=10)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    raise typer.Exit(code)
 
 
 @app.command("scheduler")
