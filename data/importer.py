@@ -23,6 +23,7 @@ from data.domain.errors import CertificateParseError
 from data.domain.parsing import ParsedCertificate, ParsedKey, parse_input
 from data.domain.status import Status, StatusInputs, classify_certificate
 from data.models import Certificate, PrivateKey
+from data.queries import STATUS_COLUMNS, status_of
 
 BATCH = 1000
 
@@ -78,16 +79,7 @@ def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 
 def _known_from_row(row, now: datetime) -> _Known:
-    status = classify_certificate(
-        StatusInputs(
-            not_after=row.not_after,
-            revoked=row.revoked_at is not None,
-            push_failed=row.push_failed,
-            drift=row.drift,
-        ),
-        now,
-    )
-    return _Known(row.fingerprint_sha256, row.common_name, row.not_after, status)
+    return _Known(row.fingerprint_sha256, row.common_name, row.not_after, status_of(row, now))
 
 
 def _cert_result(path: str, item: int | None, outcome: Outcome, reason: str, known: _Known):
@@ -217,12 +209,7 @@ class Importer:
         if fingerprints:
             rows = self.session.execute(
                 select(
-                    Certificate.fingerprint_sha256,
-                    Certificate.common_name,
-                    Certificate.not_after,
-                    Certificate.revoked_at,
-                    Certificate.push_failed,
-                    Certificate.drift,
+                    Certificate.fingerprint_sha256, Certificate.common_name, *STATUS_COLUMNS
                 ).where(Certificate.fingerprint_sha256.in_(fingerprints))
             )
             for row in rows:
@@ -266,10 +253,7 @@ class Importer:
                 Certificate.spki_sha256,
                 Certificate.fingerprint_sha256,
                 Certificate.common_name,
-                Certificate.not_after,
-                Certificate.revoked_at,
-                Certificate.push_failed,
-                Certificate.drift,
+                *STATUS_COLUMNS,
             )
             .where(Certificate.spki_sha256.in_(spkis))
             .order_by(Certificate.not_after.desc())

@@ -97,20 +97,6 @@ class Page:
     total: int
 
 
-_LIST_COLUMNS = (
-    Certificate.id,
-    Certificate.fingerprint_sha256,
-    Certificate.common_name,
-    Certificate.sans,
-    Certificate.issuer,
-    Certificate.serial,
-    Certificate.not_before,
-    Certificate.not_after,
-    Certificate.revoked_at,
-    Certificate.push_failed,
-    Certificate.drift,
-)
-
 SORTABLE = {
     "common_name": Certificate.common_name,
     "issuer": Certificate.issuer,
@@ -127,8 +113,18 @@ TEXT_FILTERABLE = {
 }
 
 
-def _row(r: Any, now: datetime) -> CertificateRow:
-    status = classify_certificate(
+# The columns the colour rule reads; select them with any query that must show a status.
+STATUS_COLUMNS = (
+    Certificate.not_after,
+    Certificate.revoked_at,
+    Certificate.push_failed,
+    Certificate.drift,
+)
+
+
+def status_of(r: Any, now: datetime) -> Status:
+    """The colour of a row that carries STATUS_COLUMNS (an ORM object or a Row)."""
+    return classify_certificate(
         StatusInputs(
             not_after=r.not_after,
             revoked=r.revoked_at is not None,
@@ -137,6 +133,10 @@ def _row(r: Any, now: datetime) -> CertificateRow:
         ),
         now,
     )
+
+
+def _row(r: Any, now: datetime) -> CertificateRow:
+    status = status_of(r, now)
     return CertificateRow(
         id=r.id,
         fingerprint_sha256=r.fingerprint_sha256,
@@ -149,6 +149,18 @@ def _row(r: Any, now: datetime) -> CertificateRow:
         days_left=days_left(r.not_after, now),
         status=status,
     )
+
+
+_LIST_COLUMNS = (
+    Certificate.id,
+    Certificate.fingerprint_sha256,
+    Certificate.common_name,
+    Certificate.sans,
+    Certificate.issuer,
+    Certificate.serial,
+    Certificate.not_before,
+    *STATUS_COLUMNS,
+)
 
 
 def status_condition(status: Status, now: datetime) -> ColumnElement[bool]:
