@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -73,6 +74,22 @@ class Certificate(Base):
         Index("ix_certificates_not_after", "not_after"),
         Index("ix_certificates_common_name", "common_name"),
         Index("ix_certificates_spki", "spki_sha256"),
+        Index(
+            "ix_certificates_live",
+            "not_after",
+            "push_failed",
+            "drift",
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        Index(
+            "ix_certificates_revoked",
+            "revoked_at",
+            sqlite_where=text("revoked_at IS NOT NULL"),
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+        Index("ix_certificates_issuer", "issuer"),
+        Index("ix_certificates_serial", "serial"),
     )
 
 

@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from data.domain.errors import NotFound
@@ -211,8 +223,10 @@ def _fts_match(session: Session, column_name: str, value: str) -> ColumnElement[
         select(text("rowid"))
         .select_from(text("certificates_fts"))
         .where(
+            # unique: two FTS filters in one query (CN and SANs, or an AND/OR pair)
+            # must not share one bound value
             text("certificates_fts MATCH :fts_query").bindparams(
-                fts_query=f"{column_name} : {phrase}"
+                bindparam("fts_query", f"{column_name} : {phrase}", unique=True)
             )
         )
     )
@@ -314,7 +328,18 @@ def certificate_page(
             raise ValueError(f"cannot sort on {sort.get('colId')!r}")
         order.append(column.desc() if sort.get("sort") == "desc" else column.asc())
     order.append(Certificate.id.asc())
-    rows = session.execute(query.order_by(*order).offset(start).limit(end - start)).all()
+    # Deferred join: walk the (narrow) index for the page's ids, then fetch only those rows,
+    # so a deep OFFSET never drags whole rows (with their DER) through the skip.
+    page_ids = (
+        query.with_only_columns(Certificate.id)
+        .order_by(*order)
+        .offset(start)
+        .limit(end - start)
+        .subquery()
+    )
+    rows = session.execute(
+        select(*_LIST_COLUMNS).join(page_ids, Certificate.id == page_ids.c.id).order_by(*order)
+    ).all()
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return Page([_row(r, now) for r in rows], total)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,8 +20,12 @@ from data.models import User
 _hasher = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 MIN_PASSWORD = 8
-# Verified against when the user does not exist, so timing does not reveal which names exist.
-_DUMMY_HASH = _hasher.hash("certpush-timing-equaliser")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Checked when the user does not exist, so timing does not reveal which names exist."""
+    return _hasher.hash("certpush-timing-equaliser")
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ def authenticate(session: Session, username: str, password: str) -> UserInfo:
     """Check a login; the message never says whether the name or the password was wrong."""
     user = session.scalar(select(User).where(User.username == username))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         raise AuthError("wrong user name or password") from None
     if user is None or not user.active:

@@ -28,8 +28,6 @@ from data.domain.errors import CertpushError
 from data.domain.status import parse_status
 from data.importer import Outcome, expand_paths, import_paths
 from data.queries import iter_certificates
-from data.schema import upgrade
-from data.users import add_user
 
 app = typer.Typer(
     help="certpush: push certificates to devices under two-level approval, then prove them.",
@@ -72,6 +70,8 @@ def _require_schema(settings: Settings) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to the latest version (safe to repeat)."""
+    from data.schema import upgrade  # alembic is slow to import: only where needed
+
     settings = Settings.from_env()
     upgrade(settings.database_url)
     typer.echo("database schema is up to date")
@@ -185,6 +185,8 @@ def users_add(
     ] = False,
 ) -> None:
     """Add a user with a role. The password is read from stdin or prompted, never an argument."""
+    from data.users import add_user
+
     settings = Settings.from_env()
     _require_schema(settings)
     if password_stdin:
@@ -225,6 +227,7 @@ def demo(
 ) -> None:
     """Load the demo dataset (certificates of every colour, one user per role) into the database."""
     from data.demo import load_demo
+    from data.schema import upgrade
 
     settings = Settings.from_env()
     upgrade(settings.database_url)

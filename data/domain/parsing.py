@@ -118,6 +118,8 @@ def printable(text: str, limit: int = MAX_TEXT) -> str:
     NUL bytes break PostgreSQL text columns and other control characters
     confuse terminals and logs; lone surrogates (from invalid UTF-8) cannot be encoded.
     """
+    if text.isprintable():  # the common case, and False for every character escaped below
+        return text if len(text) <= limit else text[: limit - 1] + "…"
     out = []
     for ch in text:
         code = ord(ch)

@@ -114,3 +114,33 @@ def test_days_left_filters(inventory, now):
     assert names({"type": "lessThanOrEqual", "filter": 10}) == [-30, -1, 0, 1, 9, 10]
     assert names({"type": "inRange", "filter": 29, "filterTo": 31}) == [29, 30, 31]
     assert names({"type": "equals", "filter": 90}) == [90]
+
+
+def test_two_indexed_substring_filters_in_one_query(inventory, now):
+    both = page(
+        inventory,
+        now,
+        filter_model={
+            "common_name": {"type": "contains", "filter": "days1"},
+            "sans": {"type": "contains", "filter": "alt-10."},
+        },
+    )
+    assert {r.common_name for r in both.rows} == {"q10-days1.Example.org"}
+    either = page(
+        inventory,
+        now,
+        filter_model={
+            "common_name": {
+                "filterType": "text",
+                "operator": "OR",
+                "conditions": [
+                    {"type": "contains", "filter": "q03-"},
+                    {"type": "contains", "filter": "q12-"},
+                ],
+            }
+        },
+    )
+    assert {r.common_name for r in either.rows} == {
+        "q03-days89.Example.org",
+        "q12-days-1.Example.org",
+    }
