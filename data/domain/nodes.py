@@ -1,0 +1,78 @@
+"""States of the topology's connector and endpoint nodes, and how each looks.
+
+Certificates take their colour from status.py; connectors show the state of
+their latest push (later: their work order), endpoints their latest
+verification outcome. Like STATUS_TABLE, these tables are the only place these
+colours are spelt.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ConnectorState(enum.StrEnum):
+    NOT_PUSHED = "not-pushed"
+    INSTALLED = "installed"
+    FAILED = "failed"
+
+
+class EndpointState(enum.StrEnum):
+    UNVERIFIED = "unverified"
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True)
+class NodeStyle:
+    label: str
+    hex: str
+    meaning: str
+
+
+CONNECTOR_STATES: dict[ConnectorState, NodeStyle] = {
+    ConnectorState.NOT_PUSHED: NodeStyle("Not pushed", "#cfd8dc", "No push has run on it yet."),
+    ConnectorState.INSTALLED: NodeStyle(
+        "Installed", "#2a9d4b", "The latest push installed the certificate."
+    ),
+    ConnectorState.FAILED: NodeStyle("Push failed", "#8d8d8d", "The latest push failed."),
+}
+
+ENDPOINT_STATES: dict[EndpointState, NodeStyle] = {
+    EndpointState.UNVERIFIED: NodeStyle("Unverified", "#e9ecef", "Not checked yet."),
+    EndpointState.MATCH: NodeStyle("Match", "#2a9d4b", "Serves the expected certificate."),
+    EndpointState.MISMATCH: NodeStyle("Mismatch", "#8e5bb5", "Serves a different certificate."),
+    EndpointState.UNREACHABLE: NodeStyle(
+        "Unreachable", "#d62828", "No TLS handshake (timeout, refused, error)."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    """One IP:port (with optional SNI name) where a device serves the certificate."""
+
+    id: int
+    host: str
+    port: int
+    sni: str | None
+    state: EndpointState = EndpointState.UNVERIFIED
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" + (f" ({self.sni})" if self.sni else "")
+
+
+@dataclass(frozen=True)
+class ConnectorView:
+    """A connector bound to the certificate, as the topology shows it."""
+
+    id: int
+    name: str
+    type: str
+    state: ConnectorState
+    endpoints: tuple[EndpointView, ...]
+    detail: str = ""  # e.g. "installed 2026-11-27 15:02 UTC" or the failure reason
