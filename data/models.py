@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -129,3 +130,99 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(256), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Connector(Base):
+    """An app connector: how certpush installs a certificate on one device.
+
+    ``settings`` is JSON of non-secret values; the secret (SSH key or password) is
+    sealed by the vault and never leaves the push process in the clear.
+    """
+
+    __tablename__ = "connectors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    settings: Mapped[str] = mapped_column(Text, default="{}")
+    secret_kind: Mapped[str | None] = mapped_column(String(16))
+    sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class Endpoint(Base):
+    """An IP:port (optional SNI name) where a connector's device serves the certificate."""
+
+    __tablename__ = "endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    sni: Mapped[str] = mapped_column(String(255), default="")  # "" = no SNI
+
+    __table_args__ = (
+        UniqueConstraint("connector_id", "host", "port", "sni", name="uq_endpoints_address"),
+    )
+
+
+class Binding(Base):
+    """Certificate <-> app connector: Push to Device is offered only with at least one."""
+
+    __tablename__ = "bindings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id", ondelete="CASCADE"))
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("certificate_id", "connector_id", name="uq_bindings_pair"),
+        Index("ix_bindings_connector", "connector_id"),
+    )
+
+
+class PushAttempt(Base):
+    """One try at installing a certificate through a connector: failures are data."""
+
+    __tablename__ = "push_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id", ondelete="CASCADE"))
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(32))  # installed, already_installed, failed
+    reason_class: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_push_attempts_pair", "certificate_id", "connector_id", "started_at"),
+        Index("ix_push_attempts_connector", "connector_id", "started_at"),
+    )
+
+
+class Task(Base):
+    """Intent recorded by the web process and carried out by the scheduler process.
+
+    The web process never talks to devices; it queues a task (test a connection,
+    later: push now, verify now) and shows its result when the scheduler is done.
+    """
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued/running/done
+    result: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_tasks_status", "status", "id"),)

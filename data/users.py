@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from data import audit
 from data.domain.errors import AuthError, CertpushError
-from data.domain.roles import Role, parse_role
+from data.domain.roles import Permission, Role, parse_role, require
 from data.models import User
 
 _hasher = PasswordHasher()
@@ -83,3 +83,13 @@ def get_user(session: Session, user_id: int) -> UserInfo | None:
     if user is None or not user.active:
         return None
     return UserInfo(user.id, user.username, Role(user.role))
+
+
+def acting_as(session: Session, username: str, permission: Permission) -> UserInfo:
+    """For ``--as USER`` in the CLI: the user must exist, be active and hold the permission."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise AuthError(f"no active user named {username!r}")
+    info = UserInfo(user.id, user.username, Role(user.role))
+    require(info.role, permission)
+    return info

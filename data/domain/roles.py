@@ -25,6 +25,7 @@ class Permission(enum.StrEnum):
     VIEW_REPORTS = "view_reports"
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
+    PUSH_WITHOUT_APPROVAL = "push_without_approval"  # admin only: the CLI "push run"
 
 
 _EVERYONE = {Permission.VIEW_INVENTORY, Permission.VIEW_REPORTS}

@@ -1,0 +1,363 @@
+"""App connectors as data: create, bind, list, and record what pushes did.
+
+Used by the web app, the CLI and the push job alike. Talking to devices is not
+here: that is jobs/connectors/, which only the scheduler and the CLI import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import entry_points
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from data import audit
+from data.crypto import Vault
+from data.domain.connector_specs import (
+    BUILT_IN_SPECS,
+    ConnectorConfigError,
+    ConnectorSpec,
+    EndpointSpec,
+    parse_endpoints,
+    valid_name,
+    validate_settings,
+)
+from data.domain.errors import CertpushError, NotFound
+from data.domain.nodes import ConnectorState, ConnectorView, EndpointView
+from data.models import Binding, Certificate, Connector, Endpoint, PushAttempt
+
+SPEC_GROUP = "certpush.connector_specs"
+MAX_ENDPOINTS = 10_000
+
+
+def known_specs() -> dict[str, ConnectorSpec]:
+    """Built-in types plus those third-party packages publish through entry points."""
+    specs = dict(BUILT_IN_SPECS)
+    for ep in entry_points(group=SPEC_GROUP):
+        try:
+            spec = ep.load()
+        except Exception:  # a broken plug-in must not take the app down
+            continue
+        if isinstance(spec, ConnectorSpec):
+            specs.setdefault(spec.type, spec)
+    return specs
+
+
+def spec_for(type_name: str) -> ConnectorSpec:
+    specs = known_specs()
+    if type_name not in specs:
+        raise ConnectorConfigError(
+            {"type": f"unknown connector type {type_name!r}: use one of {', '.join(specs)}"}
+        )
+    return specs[type_name]
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    """A connector as lists and forms show it. Holds no secret, only whether one is stored."""
+
+    id: int
+    name: str
+    type: str
+    settings: Mapping[str, Any]
+    secret_kind: str | None
+    endpoints: tuple[EndpointSpec, ...]
+    bound_certificates: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "settings": dict(self.settings),
+            "secret": f"{self.secret_kind} (stored encrypted)" if self.secret_kind else None,
+            "endpoints": [e.to_json() for e in self.endpoints],
+            "bound_certificates": self.bound_certificates,
+        }
+
+
+def secret_context(connector_id: int) -> str:
+    return f"connector-secret:{connector_id}"
+
+
+def _endpoints_of(session: Session, connector_id: int) -> tuple[EndpointSpec, ...]:
+    rows = session.execute(
+        select(Endpoint.host, Endpoint.port, Endpoint.sni)
+        .where(Endpoint.connector_id == connector_id)
+        .order_by(Endpoint.id)
+    )
+    return tuple(EndpointSpec(r.host, r.port, r.sni or None) for r in rows)
+
+
+def _info(session: Session, row: Connector) -> ConnectorInfo:
+    bound = session.scalar(
+        select(func.count()).select_from(Binding).where(Binding.connector_id == row.id)
+    )
+    return ConnectorInfo(
+        id=row.id,
+        name=row.name,
+        type=row.type,
+        settings=json.loads(row.settings),
+        secret_kind=row.secret_kind if row.sealed_secret else None,
+        endpoints=_endpoints_of(session, row.id),
+        bound_certificates=bound or 0,
+    )
+
+
+def _connector(session: Session, name: str) -> Connector:
+    row = session.scalar(select(Connector).where(Connector.name == name))
+    if row is None:
+        raise NotFound(f"no app connector named {name!r}")
+    return row
+
+
+def certificate_by_fingerprint(session: Session, fingerprint: str) -> Certificate:
+    """The certificate row for a fingerprint (any case, colons allowed), or NotFound."""
+    wanted = fingerprint.replace(":", "").strip().lower()
+    row = session.scalar(select(Certificate).where(Certificate.fingerprint_sha256 == wanted))
+    if row is None:
+        raise NotFound(f"no certificate with SHA-256 fingerprint {fingerprint[:80]!r}")
+    return row
+
+
+def _replace_endpoints(session: Session, connector_id: int, endpoints: Sequence[EndpointSpec]):
+    if len(endpoints) > MAX_ENDPOINTS:
+        raise ConnectorConfigError({"endpoints": f"at most {MAX_ENDPOINTS:,} per connector"})
+    session.execute(delete(Endpoint).where(Endpoint.connector_id == connector_id))
+    if endpoints:
+        session.execute(
+            Endpoint.__table__.insert(),
+            [
+                {"connector_id": connector_id, "host": e.host, "port": e.port, "sni": e.sni or ""}
+                for e in endpoints
+            ],
+        )
+
+
+def add_connector(
+    session: Session,
+    vault: Vault,
+    *,
+    name: str,
+    type_name: str,
+    settings: Mapping[str, Any],
+    endpoints: Iterable[Any] = (),
+    secret: bytes | None = None,
+    secret_kind: str | None = None,
+    actor: str,
+    now: datetime,
+) -> ConnectorInfo:
+    """Validate and store a connector; the secret is sealed before it touches the database."""
+    spec = spec_for(type_name)
+    errors: dict[str, str] = {}
+    for check in (
+        lambda: valid_name(name),
+        lambda: validate_settings(spec, settings),
+        lambda: parse_endpoints(endpoints),
+    ):
+        try:
+            check()
+        except ConnectorConfigError as exc:
+            errors.update(exc.errors)
+    if secret and secret_kind not in spec.secret_kinds:
+        errors["secret"] = f"a {spec.type} connector takes no {secret_kind or 'secret'}"
+    if spec.secret_required and not secret:
+        errors["secret"] = f"give one of: {', '.join(spec.secret_kinds)}"
+    if session.scalar(select(Connector.id).where(Connector.name == name)) is not None:
+        errors["name"] = f"an app connector named {name!r} already exists"
+    if errors:
+        raise ConnectorConfigError(errors)
+    clean = validate_settings(spec, settings)
+    row = Connector(
+        name=name,
+        type=spec.type,
+        settings=json.dumps(clean, sort_keys=True),
+        secret_kind=secret_kind if secret else None,
+        created_at=now,
+        created_by=actor,
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConnectorConfigError({"name": f"an app connector named {name!r} exists"}) from None
+    if secret:
+        row.sealed_secret = vault.seal(secret, secret_context(row.id))
+    _replace_endpoints(session, row.id, parse_endpoints(endpoints))
+    audit.record(
+        session,
+        actor=actor,
+        action="connector.add",
+        now=now,
+        target=name,
+        detail=f"type {spec.type}; settings {json.dumps(clean, sort_keys=True)}",
+    )
+    session.flush()
+    return _info(session, row)
+
+
+def set_endpoints(
+    session: Session, name: str, endpoints: Iterable[Any], *, actor: str, now: datetime
+) -> ConnectorInfo:
+    """Replace a connector's endpoints (what the verification sweep will probe)."""
+    row = _connector(session, name)
+    parsed = parse_endpoints(endpoints)
+    _replace_endpoints(session, row.id, parsed)
+    audit.record(
+        session,
+        actor=actor,
+        action="connector.endpoints",
+        now=now,
+        target=name,
+        detail=", ".join(str(e) for e in parsed[:50]) + (" …" if len(parsed) > 50 else ""),
+    )
+    return _info(session, row)
+
+
+def bind(session: Session, name: str, fingerprint: str, *, actor: str, now: datetime) -> bool:
+    """Bind a connector to a certificate; False when it was already bound."""
+    connector = _connector(session, name)
+    cert = certificate_by_fingerprint(session, fingerprint)
+    exists = session.scalar(
+        select(Binding.id).where(
+            Binding.connector_id == connector.id, Binding.certificate_id == cert.id
+        )
+    )
+    if exists is not None:
+        return False
+    session.add(
+        Binding(certificate_id=cert.id, connector_id=connector.id, created_at=now, created_by=actor)
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="connector.bind",
+        now=now,
+        target=name,
+        detail=f"certificate {cert.fingerprint_sha256}",
+    )
+    session.flush()
+    return True
+
+
+def unbind(session: Session, name: str, fingerprint: str, *, actor: str, now: datetime) -> bool:
+    """Remove a binding; False when there was none."""
+    connector = _connector(session, name)
+    cert = certificate_by_fingerprint(session, fingerprint)
+    result = session.execute(
+        delete(Binding).where(
+            Binding.connector_id == connector.id, Binding.certificate_id == cert.id
+        )
+    )
+    if not result.rowcount:
+        return False
+    audit.record(
+        session,
+        actor=actor,
+        action="connector.unbind",
+        now=now,
+        target=name,
+        detail=f"certificate {cert.fingerprint_sha256}",
+    )
+    return True
+
+
+def list_connectors(session: Session) -> list[ConnectorInfo]:
+    rows = session.scalars(select(Connector).order_by(Connector.name))
+    return [_info(session, row) for row in rows]
+
+
+def get_connector(session: Session, name: str) -> ConnectorInfo:
+    return _info(session, _connector(session, name))
+
+
+def open_secret(session: Session, vault: Vault, name: str) -> bytes | None:
+    """The connector's secret in the clear, for the push process only; never log it."""
+    row = _connector(session, name)
+    if row.sealed_secret is None:
+        return None
+    return vault.open(row.sealed_secret, secret_context(row.id))
+
+
+def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorView]:
+    """The connectors bound to a certificate, each with its endpoints and latest push state."""
+    connectors = session.scalars(
+        select(Connector)
+        .join(Binding, Binding.connector_id == Connector.id)
+        .where(Binding.certificate_id == certificate_id)
+        .order_by(Connector.name)
+    ).all()
+    if not connectors:
+        return []
+    ids = [c.id for c in connectors]
+    latest: dict[int, PushAttempt] = {}
+    for attempt in session.scalars(
+        select(PushAttempt)
+        .where(PushAttempt.certificate_id == certificate_id, PushAttempt.connector_id.in_(ids))
+        .order_by(PushAttempt.id)
+    ):
+        latest[attempt.connector_id] = attempt
+    endpoints: dict[int, list[EndpointView]] = {i: [] for i in ids}
+    for e in session.execute(
+        select(Endpoint.id, Endpoint.connector_id, Endpoint.host, Endpoint.port, Endpoint.sni)
+        .where(Endpoint.connector_id.in_(ids))
+        .order_by(Endpoint.id)
+    ):
+        endpoints[e.connector_id].append(EndpointView(e.id, e.host, e.port, e.sni or None))
+    views = []
+    for c in connectors:
+        attempt = latest.get(c.id)
+        if attempt is None:
+            state, detail = ConnectorState.NOT_PUSHED, ""
+        elif attempt.outcome == "failed":
+            state, detail = ConnectorState.FAILED, attempt.reason
+        else:
+            state = ConnectorState.INSTALLED
+            detail = f"installed {attempt.finished_at or attempt.started_at:%Y-%m-%d %H:%M} UTC"
+        views.append(ConnectorView(c.id, c.name, c.type, state, tuple(endpoints[c.id]), detail))
+    return views
+
+
+def record_push_attempt(
+    session: Session,
+    *,
+    certificate_id: int,
+    connector_id: int,
+    actor: str,
+    started_at: datetime,
+    finished_at: datetime,
+    outcome: str,
+    reason_class: str | None,
+    reason: str,
+) -> PushAttempt:
+    """Store one push attempt and keep the certificate's "latest push failed" input current."""
+    attempt = PushAttempt(
+        certificate_id=certificate_id,
+        connector_id=connector_id,
+        actor=actor,
+        started_at=started_at,
+        finished_at=finished_at,
+        outcome=outcome,
+        reason_class=reason_class,
+        reason=reason,
+        duration_ms=int((finished_at - started_at).total_seconds() * 1000),
+    )
+    session.add(attempt)
+    session.flush()
+    latest: dict[int, str] = {}
+    for connector, result in session.execute(
+        select(PushAttempt.connector_id, PushAttempt.outcome)
+        .where(PushAttempt.certificate_id == certificate_id)
+        .order_by(PushAttempt.id)
+    ):
+        latest[connector] = result
+    cert = session.get(Certificate, certificate_id)
+    if cert is None:
+        raise CertpushError("the certificate was deleted during the push")
+    cert.push_failed = "failed" in latest.values()
+    return attempt

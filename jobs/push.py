@@ -1,0 +1,186 @@
+"""Performing a push: certificate + key + chain through one connector, recorded.
+
+The database transaction is closed while the device is being talked to (a push
+can take seconds; nothing should hold a write lock that long), then a second
+short transaction records the attempt and its audit event. Whatever happens on
+the device, an attempt row is written with a typed outcome and a human reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from data import audit
+from data.connectors import (
+    bound_connectors,
+    certificate_by_fingerprint,
+    open_secret,
+    record_push_attempt,
+)
+from data.crypto import Vault
+from data.db import session_scope
+from data.domain.errors import CertpushError
+from data.domain.status import is_expired
+from data.models import Certificate, Connector, PrivateKey
+from jobs.connectors.base import FailureClass, InstallOutcome, InstallResult, Material
+from jobs.connectors.registry import connector_class
+
+MAX_CHAIN = 5
+
+
+class PushRefused(CertpushError):
+    """The push must not start (revoked, expired, no key, not bound)."""
+
+
+@dataclass(frozen=True)
+class PushReport:
+    certificate: str
+    connector: str
+    outcome: InstallOutcome
+    failure: FailureClass | None
+    reason: str
+    duration_ms: int
+    attempt_id: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "certificate": self.certificate,
+            "connector": self.connector,
+            "outcome": self.outcome.value,
+            "failure": self.failure.value if self.failure else None,
+            "reason": self.reason,
+            "duration_ms": self.duration_ms,
+            "attempt_id": self.attempt_id,
+        }
+
+
+def _pem(der: bytes) -> bytes:
+    from cryptography import x509
+
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+
+
+def chain_pem(session: Session, cert: Certificate) -> bytes:
+    """Intermediates found in the inventory by issuer name, leaf-side first; roots left out."""
+    out: list[bytes] = []
+    issuer, seen = cert.issuer, {cert.fingerprint_sha256}
+    for _ in range(MAX_CHAIN):
+        parent = session.scalar(
+            select(Certificate)
+            .where(Certificate.subject == issuer, Certificate.is_ca.is_(True))
+            .order_by(Certificate.not_after.desc())
+        )
+        if parent is None or parent.fingerprint_sha256 in seen or parent.subject == parent.issuer:
+            break
+        out.append(_pem(parent.der))
+        seen.add(parent.fingerprint_sha256)
+        issuer = parent.issuer
+    return b"".join(out)
+
+
+def material_for(session: Session, vault: Vault, cert: Certificate) -> Material:
+    key_row = (
+        session.scalar(select(PrivateKey).where(PrivateKey.spki_sha256 == cert.spki_sha256))
+        if cert.spki_sha256
+        else None
+    )
+    if key_row is None:
+        raise PushRefused(
+            "this certificate has no private key in certpush: import its key first "
+            "(PEM, PKCS#8 or PKCS#12)"
+        )
+    pkcs8 = vault.open(key_row.sealed_pkcs8, f"private_key:{key_row.spki_sha256}")
+    key_pem = serialization.load_der_private_key(pkcs8, None).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return Material(cert.fingerprint_sha256, _pem(cert.der), key_pem, chain_pem(session, cert))
+
+
+def check_pushable(cert: Certificate, now: datetime) -> None:
+    """Refuse what must never be installed, with the reason a person needs."""
+    name = cert.common_name or cert.fingerprint_sha256[:16]
+    if cert.revoked_at is not None:
+        raise PushRefused(f"{name} is revoked ({cert.revocation_reason or 'no reason given'}): "
+                          "pushing it is refused")  # fmt: skip
+    if is_expired(cert.not_after, now):
+        raise PushRefused(f"{name} expired on {cert.not_after:%Y-%m-%d}: pushing it is refused")
+
+
+def push_certificate(
+    database_url: str,
+    vault: Vault,
+    fingerprint: str,
+    connector_name: str,
+    *,
+    actor: str,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> PushReport:
+    """Install the certificate through the bound connector and record the attempt."""
+    now = clock()
+    with session_scope(database_url) as session:
+        cert = certificate_by_fingerprint(session, fingerprint)
+        check_pushable(cert, now)
+        connector = session.scalar(select(Connector).where(Connector.name == connector_name))
+        bound = {c.name: c for c in bound_connectors(session, cert.id)}
+        if connector is None or connector_name not in bound:
+            raise PushRefused(
+                f"app connector {connector_name!r} is not bound to this certificate: bind it first"
+            )
+        material = material_for(session, vault, cert)
+        implementation = connector_class(connector.type)(
+            settings=json.loads(connector.settings),
+            secret=open_secret(session, vault, connector_name),
+            secret_kind=connector.secret_kind,
+        )
+        cert_id, connector_id = cert.id, connector.id
+    started, tick = clock(), time.monotonic()
+    try:
+        result = implementation.install(material)
+    except Exception as exc:  # a connector bug must still leave an attempt record
+        result = InstallResult(
+            InstallOutcome.FAILED,
+            f"the {connector_name} connector crashed: {type(exc).__name__}",
+            FailureClass.UNKNOWN,
+        )
+    finished = clock()
+    duration_ms = int((time.monotonic() - tick) * 1000)
+    with session_scope(database_url) as session:
+        attempt = record_push_attempt(
+            session,
+            certificate_id=cert_id,
+            connector_id=connector_id,
+            actor=actor,
+            started_at=started,
+            finished_at=finished,
+            outcome=result.outcome.value,
+            reason_class=result.failure.value if result.failure else None,
+            reason=result.reason,
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action=f"push.{result.outcome.value}",
+            now=finished,
+            target=connector_name,
+            detail=f"certificate {material.fingerprint}: {result.reason}",
+        )
+        attempt_id = attempt.id
+    return PushReport(
+        material.fingerprint,
+        connector_name,
+        result.outcome,
+        result.failure,
+        result.reason,
+        duration_ms,
+        attempt_id,
+    )
