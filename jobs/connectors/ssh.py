@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import logging
 import os
 import socket
 import time
@@ -31,6 +32,10 @@ from jobs.connectors.base import (
 )
 from jobs.connectors.files import CommandResult, FileInstaller, os_failure
 from jobs.connectors.local import check_folders
+
+# paramiko logs every failed negotiation as an ERROR with a traceback; our attempt rows
+# already say what happened, in words.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 class HostKeyError(ConnectorError):
@@ -184,6 +189,9 @@ class SshConnector(AppConnector):
         transport.auth_timeout = timeout
         try:
             transport.start_client(timeout=timeout)
+            if not transport.initial_kex_done:
+                # start_client returns quietly at its timeout: nothing was negotiated
+                raise TimeoutError
             key = transport.get_remote_server_key()
         except (paramiko.SSHException, EOFError, OSError) as exc:
             transport.close()
