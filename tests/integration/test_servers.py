@@ -1,0 +1,281 @@
+"""The real-server helpers in tests/servers.py do what push tests rely on.
+
+Connector tests trust these helpers to say which certificate nginx really serves, that a
+reload really happened (or really failed), that sshd pins and serves SFTP, and that a
+silent port really times out. Each of those is checked here against the real programs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from tests.servers import (
+    NGINX,
+    SSHD,
+    PrivateNginx,
+    PrivateSshd,
+    ServerError,
+    SilentServer,
+    free_port,
+    ipv6_loopback_available,
+    make_cert_files,
+    make_client_key,
+    openssh_fingerprint,
+    tls_fingerprint,
+    wait_for_fingerprint,
+)
+
+needs_nginx = pytest.mark.skipif(not os.access(NGINX, os.X_OK), reason=f"{NGINX} not installed")
+needs_sshd = pytest.mark.skipif(not os.access(SSHD, os.X_OK), reason=f"{SSHD} not installed")
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[PrivateNginx]:
+    server = PrivateNginx(tmp_path / "nginx")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[PrivateSshd]:
+    server = PrivateSshd(tmp_path / "sshd")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def _replace(target_cert: Path, target_key: Path, cert: Path, key: Path) -> None:
+    """Overwrite the served files in place, as a filesystem push does."""
+    shutil.copyfile(cert, target_cert)
+    shutil.copyfile(key, target_key)
+
+
+@needs_nginx
+def test_nginx_serves_a_cert_and_reload_switches_to_the_new_one(
+    nginx: PrivateNginx, tmp_path: Path
+) -> None:
+    port = free_port()
+    cert, key, fp_a = make_cert_files(tmp_path / "live", "a.test")
+    _, _, fp_a_again = make_cert_files(tmp_path / "live", "a.test")  # never overwrites A
+    assert fp_a_again != fp_a and cert.read_bytes()
+    nginx.add_site(port, cert, key)
+    nginx.start()
+    assert tls_fingerprint("127.0.0.1", port) == fp_a
+
+    cert_b, key_b, fp_b = make_cert_files(tmp_path / "new", "a.test")
+    _replace(cert, key, cert_b, key_b)
+    nginx.reload()
+    assert tls_fingerprint("127.0.0.1", port) == fp_b
+
+    # The connector's route: its own shell commands, then wait for the reload to land.
+    cert_c, key_c, fp_c = make_cert_files(tmp_path / "new", "a.test")
+    _replace(cert, key, cert_c, key_c)
+    before, offset = nginx.worker_pids(), nginx.log_offset()
+    subprocess.run(nginx.test_command, shell=True, check=True, capture_output=True)
+    subprocess.run(nginx.reload_command, shell=True, check=True, capture_output=True)
+    nginx.wait_for_reload(before, offset)
+    assert tls_fingerprint("127.0.0.1", port) == fp_c
+    wait_for_fingerprint("127.0.0.1", port, fp_c, timeout=1)
+
+
+@needs_nginx
+def test_a_refused_reload_is_reported_and_the_old_cert_stays_live(
+    nginx: PrivateNginx, tmp_path: Path
+) -> None:
+    port = free_port()
+    cert, key, fp_a = make_cert_files(tmp_path, "a.test")
+    nginx.add_site(port, cert, key)
+    nginx.start()
+
+    # A key that does not match: "nginx -t" refuses it (so does "-s reload", which parses
+    # the whole configuration before it signals).
+    _, other_key, _ = make_cert_files(tmp_path, "other.test")
+    shutil.copyfile(other_key, key)
+    with pytest.raises(ServerError, match="nginx -t failed"):
+        nginx.reload()
+    assert subprocess.run(nginx.reload_command, shell=True, capture_output=True).returncode == 1
+
+    # A bare signal (as "kill -HUP", or when files change between check and signal) exits
+    # 0; only the master notices, logs [emerg] and keeps the old configuration.
+    before, offset = nginx.worker_pids(), nginx.log_offset()
+    subprocess.run(f"kill -HUP $(cat {nginx.pid_path})", shell=True, check=True)
+    with pytest.raises(ServerError, match="refused the reload"):
+        nginx.wait_for_reload(before, offset, timeout=5)
+    assert nginx.worker_pids() == before
+    assert tls_fingerprint("127.0.0.1", port) == fp_a
+
+
+@needs_nginx
+def test_sni_picks_the_cert_and_the_first_site_is_the_default(
+    nginx: PrivateNginx, tmp_path: Path
+) -> None:
+    port = free_port()
+    cert_a, key_a, fp_a = make_cert_files(tmp_path, "a.test")
+    cert_b, key_b, fp_b = make_cert_files(tmp_path, "b.test")
+    nginx.add_site(port, cert_a, key_a, server_name="a.test")
+    nginx.add_site(port, cert_b, key_b, server_name="b.test")
+    with nginx:
+        assert tls_fingerprint("127.0.0.1", port, sni="a.test") == fp_a
+        assert tls_fingerprint("127.0.0.1", port, sni="b.test") == fp_b
+        assert tls_fingerprint("127.0.0.1", port) == fp_a  # no SNI: default_server
+        assert tls_fingerprint("127.0.0.1", port, sni="unknown.test") == fp_a
+    assert not nginx.running
+
+
+@needs_nginx
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="::1 is not available")
+def test_nginx_listens_on_ipv6_loopback(nginx: PrivateNginx, tmp_path: Path) -> None:
+    port = free_port("::1")
+    cert, key, fp = make_cert_files(tmp_path, "::1")
+    nginx.add_site(port, cert, key, host="::1")
+    nginx.start()
+    assert tls_fingerprint("::1", port) == fp
+    assert tls_fingerprint("[::1]", port) == fp
+
+
+@needs_nginx
+def test_stop_ends_master_and_workers(nginx: PrivateNginx, tmp_path: Path) -> None:
+    port = free_port()
+    cert, key, _ = make_cert_files(tmp_path, "a.test")
+    nginx.add_site(port, cert, key)
+    nginx.start()
+    pids = {nginx.pid, *nginx.worker_pids()}
+    nginx.stop()
+    nginx.stop()  # idempotent
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids if pid)
+    with pytest.raises(ConnectionRefusedError):
+        tls_fingerprint("127.0.0.1", port, timeout=1)
+
+
+@needs_nginx
+def test_a_start_failure_says_why(nginx: PrivateNginx, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cert, key, _ = make_cert_files(tmp_path, "a.test")
+        nginx.add_site(taken.getsockname()[1], cert, key)
+        with pytest.raises(ServerError, match="Address already in use"):
+            nginx.start()
+    assert not nginx.running
+
+
+@needs_sshd
+def test_sshd_pins_its_host_key_and_serves_sftp(sshd: PrivateSshd, tmp_path: Path) -> None:
+    key_path, public = make_client_key(tmp_path / "client")
+    sshd.authorize(public)
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd.known_hosts_line + "\n")
+
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            sshd.host,
+            port=sshd.port,
+            username=sshd.username,
+            pkey=paramiko.Ed25519Key.from_private_key_file(str(key_path)),
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=5,
+            banner_timeout=5,
+            auth_timeout=5,
+        )
+        server_key = client.get_transport().get_remote_server_key()
+        assert server_key.get_name() == sshd.host_key_type == "ssh-ed25519"
+        assert openssh_fingerprint(server_key.asbytes()) == sshd.host_key_fingerprint
+        assert sshd.host_key_fingerprint.startswith("SHA256:")
+
+        source = tmp_path / "cert.pem"
+        source.write_bytes(b"-----BEGIN CERTIFICATE-----\nabc\n" * 100)
+        remote = tmp_path / "remote" / "cert.pem"
+        remote.parent.mkdir()
+        with client.open_sftp() as sftp:
+            sftp.put(str(source), str(remote))
+            sftp.get(str(remote), str(tmp_path / "back.pem"))
+        assert remote.read_bytes() == source.read_bytes()
+        assert (tmp_path / "back.pem").read_bytes() == source.read_bytes()
+    finally:
+        client.close()
+
+    # A changed host key is refused by a pinned client.
+    sshd.rotate_host_key()
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    try:
+        with pytest.raises(paramiko.BadHostKeyException):
+            client.connect(
+                sshd.host,
+                port=sshd.port,
+                username=sshd.username,
+                key_filename=str(key_path),
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=5,
+            )
+    finally:
+        client.close()
+
+
+@needs_sshd
+def test_sshd_refuses_an_unknown_client_key(sshd: PrivateSshd, tmp_path: Path) -> None:
+    key_path, _ = make_client_key(tmp_path / "client")
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        with pytest.raises(paramiko.AuthenticationException):
+            client.connect(
+                sshd.host,
+                port=sshd.port,
+                username=sshd.username,
+                key_filename=str(key_path),
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=5,
+            )
+    finally:
+        client.close()
+
+
+def test_silent_server_makes_ssh_and_tls_time_out() -> None:
+    with SilentServer() as silent:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        started = time.monotonic()
+        try:
+            with pytest.raises(paramiko.SSHException, match="banner"):
+                client.connect(
+                    silent.host,
+                    port=silent.port,
+                    username="root",
+                    # timeout also bounds negotiation: at or below banner_timeout paramiko
+                    # gives up quietly and later says only "No existing session".
+                    timeout=5,
+                    banner_timeout=1,
+                    look_for_keys=False,
+                    allow_agent=False,
+                )
+        finally:
+            client.close()
+        assert time.monotonic() - started < 2
+
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            tls_fingerprint(silent.host, silent.port, timeout=0.5)
+        assert time.monotonic() - started < 1.5
+        assert silent.accepted == 2
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(silent.address, timeout=1).close()
