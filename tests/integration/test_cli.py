@@ -109,3 +109,74 @@ def test_demo_covers_every_colour_and_runs_once(cli):
     assert second == {"users": [], "certificates_added": 0}
     bad = cli("certs", "list", "--status", "purple")
     assert bad.returncode == 1 and "use one of" in bad.stderr
+
+
+def test_connectors_and_push_from_the_command_line(cli, tmp_path):
+    from tests.servers import make_client_key
+
+    cert, key = c.make_cert("cli-push.example")
+    (tmp_path / "cert.pem").write_bytes(c.pem(cert) + c.key_pem(key))
+    fingerprint = cert.fingerprint(c.hashes.SHA256()).hex()
+    assert cli("db", "upgrade").returncode == 0
+    assert cli("import", str(tmp_path / "cert.pem")).returncode == 0
+    for name, role in (("root-admin", "admin"), ("op", "operator")):
+        cli("users", "add", name, "--role", role, "--password-stdin", stdin="long-password\n")
+    target = tmp_path / "device"
+    target.mkdir()
+    (tmp_path / "local.json").write_text(
+        json.dumps(
+            {
+                "cert_path": str(target / "site.crt"),
+                "key_path": str(target / "site.key"),
+                "reload_command": "true",
+                "endpoints": [{"host": "127.0.0.1", "port": 8443, "sni": "cli-push.example"}],
+            }
+        )
+    )
+    key_path, _ = make_client_key(tmp_path / "client")
+    (tmp_path / "ssh.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "username": "deploy",
+                "private_key_file": str(key_path),
+                "cert_path": "/etc/tls/a.crt",
+                "key_path": "/etc/tls/a.key",
+                "endpoints": [{"host": "::1", "port": 443}],
+            }
+        )
+    )
+    added = cli("connectors", "add", "dev-local", "--type", "local", "--config",
+                str(tmp_path / "local.json"), "--as", "op")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "1 endpoint(s)" in added.stdout
+    ssh = cli(
+        "connectors", "add", "dev-ssh", "--type", "ssh", "--config", str(tmp_path / "ssh.json")
+    )
+    assert ssh.returncode == 0, ssh.stderr
+    bad = cli(
+        "connectors", "add", "bad one", "--type", "ssh", "--config", str(tmp_path / "local.json")
+    )
+    assert bad.returncode == 1
+    assert "host: required" in bad.stderr and "name:" in bad.stderr
+    listed = json.loads(cli("connectors", "list", "--json").stdout)
+    by_name = {c["name"]: c for c in listed}
+    assert by_name["dev-ssh"]["secret"] == "private_key (stored encrypted)"
+    assert "PRIVATE KEY" not in json.dumps(listed)
+    assert by_name["dev-local"]["endpoints"] == [
+        {"host": "127.0.0.1", "port": 8443, "sni": "cli-push.example"}
+    ]
+    assert cli("connectors", "bind", "dev-local", "--cert", fingerprint).returncode == 0
+    assert "already" in cli("connectors", "bind", "dev-local", "--cert", fingerprint).stdout
+    refused = cli("push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as", "op")
+    assert refused.returncode == 1 and "may not push without approval" in refused.stderr
+    pushed = cli("push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as",
+                 "root-admin", "--json")  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr
+    assert json.loads(pushed.stdout)["outcome"] == "installed"
+    assert (target / "site.crt").read_bytes() == c.pem(cert)
+    again = cli("push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as",
+                "root-admin")  # fmt: skip
+    assert again.stdout.startswith("already_installed")
+    tested = cli("connectors", "test", "dev-local")
+    assert tested.returncode == 0 and tested.stdout.startswith("ok")
