@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     # Callbacks register on import, once per process.
     from dashboard.callbacks import (  # noqa: F401
         client_certificates,
+        connectors,
         import_upload,
         shell,
         topology,

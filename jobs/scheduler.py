@@ -1,8 +1,8 @@
 """The one scheduler process: APScheduler with a persistent SQLAlchemy job store.
 
-For now it only keeps a heartbeat; scheduled pushes, the verification sweep and
-the weekly report join it in later issues. Exactly one of these runs: gunicorn
-workers never start a scheduler (see STACK.md).
+It carries out tasks the web process queued (connection tests now; pushes, sweeps
+and the weekly report join in later issues) and keeps a heartbeat in its log.
+Exactly one of these runs: gunicorn workers never start a scheduler (see STACK.md).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from data.config import Settings
 from data.db import engine_for
+from jobs.tasks import drain_tasks
 
 log = logging.getLogger("certpush.scheduler")
 HEARTBEAT_SECONDS = 60
+TASK_POLL_SECONDS = 1
 
 
 def heartbeat() -> None:
@@ -35,6 +37,15 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
     )
     scheduler.add_job(
         heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", replace_existing=True
+    )
+    # Intent recorded by the web process ("test this connection") is picked up within a second.
+    scheduler.add_job(
+        drain_tasks,
+        "interval",
+        seconds=TASK_POLL_SECONDS,
+        id="drain-tasks",
+        replace_existing=True,
+        misfire_grace_time=5,
     )
     return scheduler
 

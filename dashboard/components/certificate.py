@@ -55,24 +55,3 @@ def certificate_details(detail: CertificateDetail) -> dbc.Card:
         ],
         id=ids.TOPOLOGY_DETAILS + "-card",
     )
-
-
-def connectors_notice() -> dbc.Alert:
-    """Shown while no app connector is bound: Push to Device needs one first."""
-    return dbc.Alert(
-        [
-            html.Strong("No app connector is bound to this certificate. "),
-            "Push to Device becomes available once an app connector is added to the certificate. ",
-            dbc.Button(
-                "Add App Connector",
-                id=ids.ADD_CONNECTOR_BTN,
-                color="primary",
-                size="sm",
-                className="ms-2",
-                disabled=True,
-                title="App connectors arrive with the next release of certpush",
-            ),
-        ],
-        color="info",
-        id="topology-no-connector",
-    )

@@ -9,8 +9,10 @@ import dash_cytoscape as cyto
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.components.connectors import connector_dialog
 from dashboard.components.status import status_legend
 from dashboard.graph import LAYOUT, STYLESHEET
+from data.connectors import known_specs
 
 dash.register_page(
     __name__,
@@ -24,6 +26,8 @@ def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
     return html.Div(
         [
             dcc.Store(id=ids.TOPOLOGY_FINGERPRINT, data=fingerprint),
+            dcc.Store(id=ids.TOPOLOGY_REFRESH),
+            connector_dialog(known_specs()),
             html.Div(
                 [
                     dcc.Link("← Client Certificate", href="/certificates/client"),

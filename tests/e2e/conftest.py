@@ -56,7 +56,17 @@ def live_server(tmp_path_factory) -> Iterator[dict]:
     port = _free_port()
     log = open(instance / "server.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "serve", "--port", str(port), "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "jobs.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--with-scheduler",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,245 @@
+"""Callbacks of the topology's connector panel: add, test, bind, unbind.
+
+Each state-changing callback checks the role itself. "Test connection" does not
+contact the device from the web process: it queues a task the scheduler runs,
+and polls for its answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+
+from dashboard import ids
+from dashboard.auth import require_permission, settings
+from dashboard.components.connectors import config_errors, connector_fields, test_result
+from data.connectors import add_connector, bind, spec_for, unbind
+from data.crypto import load_vault
+from data.db import session_scope
+from data.domain.connector_specs import (
+    ConnectorConfigError,
+    parse_endpoints,
+    validate_settings,
+)
+from data.domain.errors import CertpushError, PermissionDenied
+from data.domain.roles import Permission
+from data.tasks import DONE, get_task, queue_task, seal_task_secret
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _form_settings(names: list[dict], values: list[Any]) -> dict[str, Any]:
+    return {i["name"]: v for i, v in zip(names, values, strict=False) if v not in (None, "")}
+
+
+def _message(text: str, colour: str = "danger") -> dbc.Alert:
+    return dbc.Alert(text, color=colour, className="py-2")
+
+
+@callback(
+    Output(ids.CONNECTOR_MODAL, "is_open"),
+    Input(ids.ADD_CONNECTOR_BTN, "n_clicks"),
+    Input(ids.CONNECTOR_CANCEL, "n_clicks"),
+    prevent_initial_call=True,
+)
+def toggle_connector_dialog(opened: int | None, _cancel: int | None) -> bool:
+    # The button is re-rendered with the panel, which fires this with n_clicks None.
+    return ctx.triggered_id == ids.ADD_CONNECTOR_BTN and bool(opened)
+
+
+@callback(Output(ids.CONNECTOR_FIELDS, "children"), Input(ids.CONNECTOR_TYPE, "value"))
+def show_type_fields(type_name: str | None) -> list:
+    """The form follows the chosen type's spec (plug-in types included)."""
+    if not type_name:
+        return []
+    try:
+        return connector_fields(spec_for(type_name))
+    except ConnectorConfigError as exc:
+        return [_message(str(exc))]
+
+
+@callback(
+    Output(ids.CONNECTOR_TASK, "data"),
+    Output(ids.CONNECTOR_TASK_POLL, "disabled"),
+    Output(ids.CONNECTOR_TASK_POLL, "n_intervals"),
+    Output(ids.CONNECTOR_TEST_RESULT, "children"),
+    Input(ids.CONNECTOR_TEST, "n_clicks"),
+    State(ids.CONNECTOR_TYPE, "value"),
+    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "id"),
+    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "value"),
+    State(ids.CONNECTOR_SECRET_KIND, "value"),
+    State(ids.CONNECTOR_SECRET, "value"),
+    State(ids.CONNECTOR_ENDPOINTS, "value"),
+    prevent_initial_call=True,
+)
+def test_connection(
+    _clicks: int | None,
+    type_name: str,
+    names: list[dict],
+    values: list[Any],
+    secret_kind: str | None,
+    secret: str | None,
+    endpoints: str | None,
+) -> tuple[Any, ...]:
+    """Validate the form, then queue a connection test for the scheduler."""
+    try:
+        user = require_permission(Permission.MANAGE_CONNECTORS)
+        spec = spec_for(type_name)
+        clean = validate_settings(spec, _form_settings(names, values))
+        parsed = parse_endpoints(endpoints or "")
+    except PermissionDenied as exc:
+        return None, True, 0, _message(f"Refused: {exc}.")
+    except ConnectorConfigError as exc:
+        return None, True, 0, config_errors(exc.errors)
+    app_settings = settings()
+    payload: dict[str, Any] = {
+        "type": spec.type,
+        "settings": clean,
+        "secret_kind": secret_kind if secret else None,
+        "endpoints": [e.to_json() for e in parsed],
+    }
+    try:
+        if secret:
+            payload["sealed_secret"] = seal_task_secret(
+                load_vault(app_settings)[0], secret.encode()
+            )
+        with session_scope(app_settings.database_url) as db:
+            task_id = queue_task(db, "connector.test", payload, actor=user.username, now=_now())
+    except CertpushError as exc:
+        return None, True, 0, _message(str(exc))
+    waiting = dbc.Alert([dbc.Spinner(size="sm"), " Testing the connection…"], color="light")
+    return {"id": task_id}, False, 0, waiting
+
+
+@callback(
+    Output(ids.CONNECTOR_TEST_RESULT, "children", allow_duplicate=True),
+    Output(ids.CONNECTOR_TASK_POLL, "disabled", allow_duplicate=True),
+    Input(ids.CONNECTOR_TASK_POLL, "n_intervals"),
+    State(ids.CONNECTOR_TASK, "data"),
+    State(ids.CONNECTOR_TASK_POLL, "max_intervals"),
+    prevent_initial_call=True,
+)
+def poll_connection_test(n: int, task: dict | None, max_intervals: int) -> tuple[Any, bool]:
+    """Show the scheduler's answer; only the requester may read their task."""
+    if not task:
+        return no_update, True
+    user = require_permission(Permission.MANAGE_CONNECTORS)
+    try:
+        with session_scope(settings().database_url) as db:
+            view = get_task(db, int(task["id"]), actor=user.username)
+    except CertpushError as exc:
+        return _message(str(exc)), True
+    if view.status == DONE and view.result is not None:
+        return test_result(view.result), True
+    if n and n >= max_intervals - 1:
+        return _message(
+            "No answer from the scheduler process: is it running ('certpush scheduler')?"
+        ), True
+    return no_update, False
+
+
+@callback(
+    Output({"type": ids.CONNECTOR_FIELD, "name": "host_key_fingerprint"}, "value"),
+    Input(ids.HOST_KEY_ACCEPT, "n_clicks"),
+    State(ids.HOST_KEY_VALUE, "data"),
+    prevent_initial_call=True,
+)
+def accept_host_key(clicks: int | None, fingerprint: str | None) -> str:
+    """The operator accepts the key the server presented, explicitly, by clicking."""
+    return fingerprint if clicks and fingerprint else no_update
+
+
+@callback(
+    Output(ids.CONNECTOR_MODAL, "is_open", allow_duplicate=True),
+    Output(ids.TOPOLOGY_REFRESH, "data", allow_duplicate=True),
+    Output(ids.CONNECTOR_ERRORS, "children"),
+    Input(ids.CONNECTOR_SAVE, "n_clicks"),
+    State(ids.TOPOLOGY_FINGERPRINT, "data"),
+    State(ids.CONNECTOR_NAME, "value"),
+    State(ids.CONNECTOR_TYPE, "value"),
+    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "id"),
+    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "value"),
+    State(ids.CONNECTOR_SECRET_KIND, "value"),
+    State(ids.CONNECTOR_SECRET, "value"),
+    State(ids.CONNECTOR_ENDPOINTS, "value"),
+    prevent_initial_call=True,
+)
+def save_connector(
+    _clicks: int | None,
+    fingerprint: str,
+    name: str | None,
+    type_name: str,
+    names: list[dict],
+    values: list[Any],
+    secret_kind: str | None,
+    secret: str | None,
+    endpoints: str | None,
+) -> tuple[Any, Any, Any]:
+    """Create the connector and bind it to this certificate, in one transaction."""
+    try:
+        user = require_permission(Permission.MANAGE_CONNECTORS)
+    except PermissionDenied as exc:
+        return no_update, no_update, _message(f"Refused: {exc}.")
+    app_settings = settings()
+    now = _now()
+    try:
+        vault = load_vault(app_settings)[0]
+        with session_scope(app_settings.database_url) as db:
+            info = add_connector(
+                db,
+                vault,
+                name=(name or "").strip(),
+                type_name=type_name,
+                settings=_form_settings(names, values),
+                endpoints=endpoints or "",
+                secret=secret.encode() if secret else None,
+                secret_kind=secret_kind if secret else None,
+                actor=user.username,
+                now=now,
+            )
+            bind(db, info.name, fingerprint, actor=user.username, now=now)
+    except ConnectorConfigError as exc:
+        return no_update, no_update, config_errors(exc.errors)
+    except CertpushError as exc:
+        return no_update, no_update, _message(str(exc))
+    return False, {"changed": now.isoformat()}, None
+
+
+@callback(
+    Output(ids.TOPOLOGY_REFRESH, "data", allow_duplicate=True),
+    Output(ids.CONNECTOR_PANEL_MESSAGE, "children"),
+    Input(ids.BIND_EXISTING_BTN, "n_clicks"),
+    Input({"type": ids.CONNECTOR_UNBIND, "name": ALL}, "n_clicks"),
+    State(ids.BIND_EXISTING_SELECT, "value"),
+    State(ids.TOPOLOGY_FINGERPRINT, "data"),
+    prevent_initial_call=True,
+)
+def change_binding(
+    _bind: int | None, unbind_clicks: list, selected: str | None, fingerprint: str
+) -> tuple[Any, Any]:
+    """Bind an existing connector, or unbind one, for this certificate."""
+    trigger = ctx.triggered_id
+    if trigger is None or (trigger != ids.BIND_EXISTING_BTN and not any(unbind_clicks or [])):
+        return no_update, no_update
+    try:
+        user = require_permission(Permission.MANAGE_CONNECTORS)
+        now = _now()
+        with session_scope(settings().database_url) as db:
+            if trigger == ids.BIND_EXISTING_BTN:
+                if not selected:
+                    return no_update, _message("Choose a connector to bind first.", "warning")
+                bind(db, selected, fingerprint, actor=user.username, now=now)
+                done = f"Bound {selected}."
+            else:
+                unbind(db, trigger["name"], fingerprint, actor=user.username, now=now)
+                done = f"Unbound {trigger['name']}."
+    except PermissionDenied as exc:
+        return no_update, _message(f"Refused: {exc}.")
+    except CertpushError as exc:
+        return no_update, _message(str(exc))
+    return {"changed": now.isoformat()}, html.Span(done, className="text-success")

@@ -1,0 +1,68 @@
+"""Carrying out tasks the web process queued (data/tasks.py), in the scheduler process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from data.config import Settings
+from data.crypto import Vault, load_vault
+from data.db import session_scope
+from data.domain.connector_specs import EndpointSpec
+from data.domain.errors import CertpushError
+from data.tasks import claim_next, finish_task, open_task_secret
+from jobs.connectors.registry import connector_class
+
+log = logging.getLogger("certpush.tasks")
+MAX_PER_TICK = 20
+
+
+def _test_connection(vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
+    sealed = payload.get("sealed_secret")
+    secret = open_task_secret(vault, sealed) if sealed else None
+    endpoints = tuple(EndpointSpec(**e) for e in payload.get("endpoints", []))
+    connector = connector_class(payload["type"])(
+        settings=payload["settings"],
+        secret=secret,
+        secret_kind=payload.get("secret_kind"),
+        endpoints=endpoints,
+    )
+    return connector.check().to_json()
+
+
+HANDLERS: dict[str, Callable[[Vault, dict[str, Any]], dict[str, Any]]] = {
+    "connector.test": _test_connection,
+}
+
+
+def run_one_task(database_url: str, vault: Vault) -> bool:
+    """Claim and run the oldest queued task; False when there was none."""
+    with session_scope(database_url) as session:
+        claimed = claim_next(session, datetime.now(UTC))
+    if claimed is None:
+        return False
+    task_id, kind, payload = claimed
+    try:
+        handler = HANDLERS[kind]
+        result = handler(vault, payload)
+    except KeyError:
+        result = {"ok": False, "message": f"unknown task kind {kind!r}"}
+    except CertpushError as exc:
+        result = {"ok": False, "message": str(exc)}
+    except Exception as exc:  # the task is answered whatever happens
+        log.exception("task %s (%s) failed", task_id, kind)
+        result = {"ok": False, "message": f"internal error: {type(exc).__name__}"}
+    with session_scope(database_url) as session:
+        finish_task(session, task_id, result, datetime.now(UTC))
+    return True
+
+
+def drain_tasks() -> None:
+    """Scheduler job (module level, so APScheduler can store it): run what is queued."""
+    settings = Settings.from_env()
+    vault, _ = load_vault(settings, create=True)
+    for _ in range(MAX_PER_TICK):
+        if not run_one_task(settings.database_url, vault):
+            return
