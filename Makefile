@@ -14,7 +14,7 @@ setup: $(VENV)/bin/certpush
 
 run: setup
 	$(VENV)/bin/certpush demo
-	$(VENV)/bin/certpush serve --with-scheduler --host $(HOST) --port $(PORT)
+	$(VENV)/bin/certpush serve --with-scheduler --with-demo-devices --host $(HOST) --port $(PORT)
 
 test:
 	bash .ci/test

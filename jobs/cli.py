@@ -237,14 +237,16 @@ def demo(
     """Load the demo dataset (certificates of every colour, one user per role) into the database."""
     from data.demo import load_demo
     from data.schema import upgrade
+    from jobs.demo_devices import nginx_binary, setup_demo_devices
 
     settings = Settings.from_env()
     upgrade(settings.database_url)
     vault, created = load_vault(settings, create=True)
     with session_scope(settings.database_url) as session:
         summary = load_demo(session, vault, _now())
+        devices = setup_demo_devices(session, vault, settings, _now())
     if as_json:
-        typer.echo(json.dumps(summary.to_json(), indent=1))
+        typer.echo(json.dumps({**summary.to_json(), "demo_devices_added": devices}, indent=1))
         return
     if created:
         typer.echo(f"created a new master key file at {settings.master_key_file} (keep it safe)")
@@ -255,6 +257,8 @@ def demo(
     else:
         typer.echo("demo users already exist; their passwords were printed when they were made")
     typer.echo(f"demo certificates: {summary.certificates_added} added")
+    server = "a private nginx" if nginx_binary() else "the built-in TLS server (no nginx found)"
+    typer.echo(f"demo devices: {devices} added, served by {server} on 127.0.0.1:18443+")
 
 
 @app.command()
@@ -265,6 +269,9 @@ def serve(
     with_scheduler: Annotated[
         bool, typer.Option(help="Also run the scheduler process beside the web server.")
     ] = False,
+    with_demo_devices: Annotated[
+        bool, typer.Option(help="Also serve the demo devices (see 'certpush demo').")
+    ] = False,
 ) -> None:
     """Serve the web app with gunicorn (and optionally the scheduler), until interrupted."""
     settings = Settings.from_env()
@@ -272,6 +279,12 @@ def serve(
     children: list[subprocess.Popen[bytes]] = []
     if with_scheduler:
         children.append(subprocess.Popen([sys.executable, "-m", "jobs.scheduler"]))
+    if with_demo_devices:
+        from jobs.demo_devices import start_demo_devices
+
+        devices = start_demo_devices(settings)
+        if devices is not None:
+            children.append(devices)
     typer.echo(f"certpush is at http://{host}:{port}/  (Ctrl-C to stop)")
     command = [
         sys.executable,

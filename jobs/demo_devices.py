@@ -1,0 +1,294 @@
+"""Demo devices: real TLS listeners on 127.0.0.1 that the demo's ``local`` connectors push to.
+
+With nginx installed, one private nginx (its own prefix inside the instance folder)
+serves every demo device and is reloaded by the connectors exactly as a real one
+would be. Without nginx, a small built-in TLS server does the same job: it re-reads
+a device's files when they change, so a push is live at the next handshake.
+Either way a push is proven by a real handshake, never simulated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shlex
+import shutil
+import signal
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from data.config import Settings
+from data.connectors import add_connector, bind
+from data.crypto import Vault
+from data.models import Certificate, Connector
+
+FIRST_PORT = 18443
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+# Demo certificates that get a device: (common name, device name). Kept apart from the
+# certificates the browser tests add connectors to.
+DEMO_DEVICES: tuple[tuple[str, str], ...] = (
+    ("payments-api.corp.example", "demo-payments-nginx"),
+    ("erp-gateway.corp.example", "demo-erp-nginx"),
+    ("web-frontend-eu.corp.example", "demo-web-eu-nginx"),
+    ("mail-relay.corp.example", "demo-mail-relay"),
+    ("crm-connector.corp.example", "demo-crm-nginx"),
+)
+
+
+@dataclass(frozen=True)
+class DemoDevice:
+    name: str
+    common_name: str
+    port: int
+    folder: Path
+
+    @property
+    def cert_path(self) -> Path:
+        return self.folder / "site.crt"
+
+    @property
+    def key_path(self) -> Path:
+        return self.folder / "site.key"
+
+
+def devices_root(settings: Settings) -> Path:
+    return settings.instance_dir / "demo-devices"
+
+
+def nginx_binary() -> str | None:
+    """nginx if installed, unless CERTPUSH_DEMO_SERVER=builtin asks for the fallback."""
+    if os.environ.get("CERTPUSH_DEMO_SERVER") == "builtin":
+        return None
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+
+
+def _devices(settings: Settings) -> list[DemoDevice]:
+    root = devices_root(settings)
+    return [
+        DemoDevice(name, cn, FIRST_PORT + i, root / name)
+        for i, (cn, name) in enumerate(DEMO_DEVICES)
+    ]
+
+
+def _placeholder(device: DemoDevice) -> None:
+    """What the device serves before certpush's first push: a self-signed stand-in."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{device.name} placeholder")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    device.folder.mkdir(parents=True, exist_ok=True)
+    device.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(device.key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+
+class DemoNginx:
+    """The private nginx: every path inside its prefix, nothing from /etc/nginx."""
+
+    def __init__(self, settings: Settings, binary: str):
+        self.binary = binary
+        self.prefix = devices_root(settings) / "nginx"
+        self.conf = self.prefix / "nginx.conf"
+
+    def _base(self) -> list[str]:
+        return [self.binary, "-p", f"{self.prefix}/", "-e", str(self.prefix / "error.log"),
+                "-c", str(self.conf)]  # fmt: skip
+
+    def command(self, *extra: str) -> str:
+        return shlex.join([*self._base(), *extra])
+
+    def write_config(self, devices: list[DemoDevice]) -> None:
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.prefix / "temp" / sub).mkdir(parents=True, exist_ok=True)
+        user = ""
+        if os.geteuid() == 0:  # workers would otherwise run as nobody
+            user = f"user {pwd.getpwuid(0).pw_name};"
+        p = self.prefix
+        servers = "\n".join(
+            f"""  server {{
+    listen 127.0.0.1:{d.port} ssl;
+    server_name {d.common_name};
+    ssl_certificate {d.cert_path};
+    ssl_certificate_key {d.key_path};
+    return 200 "{d.name}\\n";
+  }}"""
+            for d in devices
+        )
+        self.conf.write_text(
+            f"""{user}
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log;
+daemon off;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  keepalive_timeout 0;
+  client_body_temp_path {p}/temp/client_body;
+  proxy_temp_path {p}/temp/proxy;
+  fastcgi_temp_path {p}/temp/fastcgi;
+  uwsgi_temp_path {p}/temp/uwsgi;
+  scgi_temp_path {p}/temp/scgi;
+{servers}
+}}
+"""
+        )
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self._base(), start_new_session=True)
+
+
+def setup_demo_devices(session: Session, vault: Vault, settings: Settings, now: datetime) -> int:
+    """Create demo devices and their ``local`` connectors, bound to demo certificates.
+
+    Returns how many connectors were added (0 when they exist already).
+    """
+    devices = _devices(settings)
+    existing = set(session.scalars(select(Connector.name)))
+    binary = nginx_binary()
+    nginx = DemoNginx(settings, binary) if binary else None
+    if nginx is not None:
+        nginx.write_config(devices)
+    added = 0
+    for device in devices:
+        if device.name in existing:
+            continue
+        fingerprint = session.scalar(
+            select(Certificate.fingerprint_sha256).where(
+                Certificate.common_name == device.common_name, Certificate.source.like("demo:%")
+            )
+        )
+        if fingerprint is None:
+            continue
+        _placeholder(device)
+        commands = (
+            {
+                "test_command": nginx.command("-t", "-q"),
+                "reload_command": nginx.command("-s", "reload"),
+            }
+            if nginx
+            else {}
+        )
+        add_connector(
+            session,
+            vault,
+            name=device.name,
+            type_name="local",
+            settings={
+                "cert_path": str(device.cert_path),
+                "key_path": str(device.key_path),
+                "command_timeout": 30,
+                **commands,
+            },
+            endpoints=[{"host": "127.0.0.1", "port": device.port, "sni": device.common_name}],
+            actor="demo",
+            now=now,
+        )
+        bind(session, device.name, fingerprint, actor="demo", now=now)
+        added += 1
+    return added
+
+
+class _FileBackedTLS(socketserver.ThreadingTCPServer):
+    """Fallback device: answers TLS with whatever certificate its files hold right now."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, device: DemoDevice):
+        self.device = device
+        self._stamp: tuple[float, float] | None = None
+        self._context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+        super().__init__(("127.0.0.1", device.port), _Handler)
+
+    def context(self) -> ssl.SSLContext:
+        stamp = (self.device.cert_path.stat().st_mtime, self.device.key_path.stat().st_mtime)
+        with self._lock:
+            if stamp != self._stamp or self._context is None:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(self.device.cert_path, self.device.key_path)
+                self._context, self._stamp = ctx, stamp
+            return self._context
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.settimeout(5)
+        try:
+            with self.server.context().wrap_socket(self.request, server_side=True) as tls:
+                tls.recv(1024)
+                tls.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+                )
+        except (OSError, ssl.SSLError):
+            pass
+
+
+def serve_fallback(settings: Settings) -> None:
+    """Run the built-in TLS servers until SIGTERM (``python -m jobs.demo_devices``)."""
+    servers = [_FileBackedTLS(d) for d in _devices(settings) if d.cert_path.exists()]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    for server in servers:
+        server.shutdown()
+
+
+def start_demo_devices(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """Start whatever serves the demo devices, or None when there are none."""
+    devices = [d for d in _devices(settings) if d.cert_path.exists()]
+    if not devices:
+        return None
+    binary = nginx_binary()
+    if binary:
+        nginx = DemoNginx(settings, binary)
+        nginx.write_config(devices)
+        return nginx.start()
+    return subprocess.Popen([sys.executable, "-m", "jobs.demo_devices"])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+if __name__ == "__main__":
+    serve_fallback(Settings.from_env())
