@@ -1,0 +1,298 @@
+"""The topology graph: which nodes a certificate's connectors and endpoints become.
+
+Pure functions on hand-built view objects; no database and no browser (the draw times
+are measured by bench/topology_fan.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboard.graph import (
+    FAN_LIMIT,
+    LAYOUT,
+    MAX_EXPANDED,
+    STYLESHEET,
+    topology_elements,
+)
+from data.domain.nodes import (
+    CONNECTOR_STATES,
+    ENDPOINT_STATES,
+    ConnectorState,
+    ConnectorView,
+    EndpointState,
+    EndpointView,
+)
+from data.domain.status import Status
+from data.queries import CertificateDetail, CertificateRow
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def certificate(common_name: str | None = "shop.example") -> CertificateDetail:
+    row = CertificateRow(
+        id=1,
+        fingerprint_sha256="ab" * 32,
+        common_name=common_name,
+        sans=("shop.example",),
+        issuer="CN=Example CA",
+        serial="01",
+        not_before=NOW,
+        not_after=NOW.replace(year=2027),
+        days_left=365,
+        status=Status.GREEN,
+    )
+    return CertificateDetail(
+        row=row,
+        subject="CN=shop.example",
+        key_type="EC",
+        key_size=256,
+        signature_algorithm="ecdsa-with-SHA256",
+        extended_key_usage=("serverAuth",),
+        is_ca=False,
+        has_private_key=True,
+        revoked_at=None,
+        revocation_reason=None,
+        parse_warnings=(),
+        source="test",
+    )
+
+
+def connector(
+    connector_id: int,
+    states: list[EndpointState],
+    *,
+    name: str = "",
+    state: ConnectorState = ConnectorState.INSTALLED,
+    detail: str = "",
+) -> ConnectorView:
+    """A connector whose endpoints have ids connector_id * 10,000 + i, in ``states`` order."""
+    endpoints = tuple(
+        EndpointView(connector_id * 10_000 + i, f"10.0.{connector_id}.{i % 250}", 443 + i, None, s)
+        for i, s in enumerate(states)
+    )
+    return ConnectorView(
+        connector_id, name or f"lb-{connector_id}", "nginx", state, endpoints, detail
+    )
+
+
+def mixed(match: int = 0, unreachable: int = 0, unverified: int = 0, mismatch: int = 0):
+    return (
+        [EndpointState.MATCH] * match
+        + [EndpointState.UNREACHABLE] * unreachable
+        + [EndpointState.UNVERIFIED] * unverified
+        + [EndpointState.MISMATCH] * mismatch
+    )
+
+
+def nodes(elements: list[dict], kind: str | None = None) -> list[dict]:
+    found = [e for e in elements if "source" not in e["data"]]
+    return [e for e in found if kind is None or e["data"]["kind"] == kind]
+
+
+def edges(elements: list[dict]) -> set[tuple[str, str]]:
+    return {(e["data"]["source"], e["data"]["target"]) for e in elements if "source" in e["data"]}
+
+
+def by_id(elements: list[dict], element_id: str) -> dict:
+    [element] = [e for e in elements if e["data"]["id"] == element_id]
+    return element
+
+
+def test_the_certificate_alone_stays_the_one_argument_call():
+    [node] = topology_elements(certificate())
+    assert node["data"]["id"] == "certificate"
+    assert node["data"]["kind"] == "certificate"
+    assert node["classes"] == "certificate status-green"
+    assert "shop.example" in node["data"]["title"]
+
+
+def test_a_small_connector_shows_every_endpoint():
+    small = connector(7, mixed(match=2, unreachable=1), detail="installed 2026-11-27 15:02 UTC")
+    elements = topology_elements(certificate(), [small])
+
+    hub = by_id(elements, "connector-7")
+    assert hub["classes"] == "connector connector-installed"
+    assert hub["data"]["label"] == "lb-7\nInstalled\ninstalled 2026-11-27 15:02 UTC"
+    endpoint_ids = [n["data"]["id"] for n in nodes(elements, "endpoint")]
+    assert endpoint_ids == ["endpoint-70000", "endpoint-70001", "endpoint-70002"]
+    assert by_id(elements, "endpoint-70002")["classes"] == "endpoint endpoint-unreachable"
+    assert by_id(elements, "endpoint-70000")["data"]["label"] == "10.0.7.0:443"
+    assert edges(elements) == {
+        ("certificate", "connector-7"),
+        *(("connector-7", i) for i in endpoint_ids),
+    }
+    assert nodes(elements, "summary") == []
+
+
+def test_exactly_fan_limit_endpoints_are_still_drawn_one_by_one():
+    elements = topology_elements(certificate(), [connector(1, mixed(match=FAN_LIMIT))])
+    assert len(nodes(elements, "endpoint")) == FAN_LIMIT
+    assert nodes(elements, "summary") == []
+
+
+def test_more_than_fan_limit_endpoints_collapse_into_one_summary_with_counts():
+    big = connector(3, mixed(match=950, unreachable=30, unverified=20))
+    elements = topology_elements(certificate(), [big])
+
+    assert nodes(elements, "endpoint") == []
+    [summary] = nodes(elements, "summary")
+    assert summary["data"]["id"] == "summary-3"
+    assert summary["classes"] == "endpoint-summary"
+    assert summary["data"]["connector_id"] == 3  # what a tap hands to the expand callback
+    assert summary["data"]["expanded"] is False
+    # Zero counts left out; states in ENDPOINT_STATES order, one per line.
+    assert summary["data"]["label"] == "1,000 endpoints\n20 unverified\n950 match\n30 unreachable"
+    assert summary["data"]["counts"] == {"unverified": 20, "match": 950, "unreachable": 30}
+    assert "20 unverified · 950 match · 30 unreachable" in summary["data"]["title"]
+    assert summary["data"]["share_match"] == 95.0
+    assert summary["data"]["share_mismatch"] == 0.0
+    assert ("connector-3", "summary-3") in edges(elements)
+
+
+def test_twenty_connectors_of_a_thousand_endpoints_make_forty_one_nodes():
+    fleet = [connector(i, mixed(match=900, unreachable=60, mismatch=40)) for i in range(1, 21)]
+    elements = topology_elements(certificate(), fleet)
+    assert len(nodes(elements)) == 1 + 20 + 20
+    assert len(edges(elements)) == 20 + 20
+
+
+def test_an_expanded_connector_draws_at_most_max_expanded_endpoints_and_a_more_node():
+    states = mixed(match=MAX_EXPANDED, unreachable=500, unverified=300)
+    fleet = [connector(1, states), connector(2, states)]
+    elements = topology_elements(certificate(), fleet, expanded={1})
+
+    drawn = nodes(elements, "endpoint")
+    assert len(drawn) == MAX_EXPANDED
+    assert {n["data"]["connector_id"] for n in drawn} == {1}
+    more = by_id(elements, "more-1")
+    assert more["data"]["kind"] == "summary"
+    assert more["data"]["expanded"] is True
+    assert more["data"]["connector_id"] == 1
+    assert more["classes"] == "endpoint-summary endpoint-more"
+    assert more["data"]["label"] == "+800 more\n300 unverified\n500 unreachable"
+    assert ("connector-1", "more-1") in edges(elements)
+    # The other connector stays collapsed.
+    assert by_id(elements, "summary-2")["data"]["endpoint_count"] == 1000
+
+
+def test_expanding_a_connector_between_the_limits_draws_all_of_it():
+    elements = topology_elements(certificate(), [connector(4, mixed(match=60))], expanded=[4])
+    assert len(nodes(elements, "endpoint")) == 60
+    assert nodes(elements, "summary") == []
+
+
+@pytest.mark.parametrize("expanded", [(), (2,), (1, 2, 3)])
+def test_every_element_id_is_unique(expanded):
+    fleet = [
+        connector(1, mixed(match=3)),
+        connector(2, mixed(match=400, unreachable=10)),
+        connector(3, mixed(unverified=30)),
+    ]
+    elements = topology_elements(certificate(), fleet, expanded)
+    ids = [e["data"]["id"] for e in elements]
+    assert len(ids) == len(set(ids))
+    node_ids = {n["data"]["id"] for n in nodes(elements)}
+    assert all(s in node_ids and t in node_ids for s, t in edges(elements))
+
+
+def test_an_endpoint_under_two_connectors_is_one_node_with_two_edges():
+    shared = EndpointView(99, "10.9.9.9", 443, "shop.example", EndpointState.MATCH)
+    fleet = [
+        ConnectorView(1, "a", "nginx", ConnectorState.INSTALLED, (shared,)),
+        ConnectorView(2, "b", "nginx", ConnectorState.INSTALLED, (shared,)),
+    ]
+    elements = topology_elements(certificate(), [*fleet, fleet[0]])  # and one listed twice
+    ids = [e["data"]["id"] for e in elements]
+    assert ids.count("endpoint-99") == 1 and len(ids) == len(set(ids))
+    assert {("connector-1", "endpoint-99"), ("connector-2", "endpoint-99")} <= edges(elements)
+    assert len(nodes(elements)) == 4
+
+
+def _selector_classes() -> set[str]:
+    classes: set[str] = set()
+    for rule in STYLESHEET:
+        classes.update(re.findall(r"\.([\w-]+)", rule["selector"]))
+    return classes
+
+
+def test_every_class_used_has_a_stylesheet_rule():
+    fleet = [
+        connector(1, list(EndpointState), state=ConnectorState.NOT_PUSHED),
+        connector(2, mixed(match=300), state=ConnectorState.FAILED),
+        connector(3, mixed(mismatch=40)),
+    ]
+    elements = topology_elements(certificate(), fleet, expanded={2})
+    used = {c for e in elements for c in e.get("classes", "").split()}
+    assert {"certificate", "connector", "endpoint", "endpoint-summary", "endpoint-more"} <= used
+    assert used - _selector_classes() == set()
+
+
+def test_every_state_has_its_colour_from_the_tables_and_no_colour_reaches_elements():
+    rules = {rule["selector"]: rule["style"] for rule in STYLESHEET}
+    for state, style in CONNECTOR_STATES.items():
+        assert rules[f".connector-{state.value}"]["background-color"] == style.hex
+    for state, style in ENDPOINT_STATES.items():
+        assert rules[f".endpoint-{state.value}"]["background-color"] == style.hex
+    pie = rules[".endpoint-summary"]
+    assert [pie[f"pie-{i}-background-color"] for i in range(1, len(ENDPOINT_STATES) + 1)] == [
+        s.hex for s in ENDPOINT_STATES.values()
+    ]
+
+    fleet = [
+        connector(1, list(EndpointState)),
+        connector(2, mixed(match=300, unreachable=5)),
+        connector(3, mixed(mismatch=40), state=ConnectorState.FAILED),
+    ]
+    text = json.dumps(topology_elements(certificate(), fleet, expanded={2}))
+    assert re.search(r"#[0-9a-fA-F]{3,8}\b", text) is None
+    assert "rgb" not in text.lower()
+
+
+def test_labels_are_plain_text_and_keep_their_lines():
+    name = "<b>x</b>"
+    hostile = connector(
+        5,
+        mixed(match=1),
+        name=name,
+        state=ConnectorState.FAILED,
+        detail="<script>alert(1)</script>",
+    )
+    elements = topology_elements(certificate("<img src=x onerror=alert(1)>"), [hostile])
+    assert by_id(elements, "certificate")["data"]["label"] == "<img src=x onerror=alert(1)>"
+    assert by_id(elements, "connector-5")["data"]["label"] == (
+        "<b>x</b>\nPush failed\n<script>alert(1)</script>"
+    )
+    for element in nodes(elements):
+        assert isinstance(element["data"]["label"], str)
+        assert isinstance(element["data"]["title"], str)
+
+
+def test_a_name_cannot_add_label_lines_and_a_long_detail_goes_to_the_title_only():
+    reason = "TLS handshake with 10.0.0.1:443 failed: certificate verify failed " * 3
+    odd = connector(6, mixed(match=1), name="two\nlines  here", detail=reason)
+    node = by_id(topology_elements(certificate(), [odd]), "connector-6")
+    assert node["data"]["label"] == "two lines here\nInstalled"
+    assert reason in node["data"]["title"]
+    runaway = connector(8, [], name="x" * 500)
+    label = by_id(topology_elements(certificate(), [runaway]), "connector-8")["data"]["label"]
+    assert len(label.split("\n")[0]) <= 48
+
+
+def test_every_node_says_what_it_is_and_has_hover_text():
+    fleet = [connector(1, mixed(match=2)), connector(2, mixed(match=300))]
+    elements = topology_elements(certificate(None), fleet, expanded={2})
+    kinds = {n["data"]["kind"] for n in nodes(elements)}
+    assert kinds == {"certificate", "connector", "endpoint", "summary"}
+    assert all(n["data"]["title"] for n in nodes(elements))
+    assert by_id(elements, "certificate")["data"]["label"] == "(no common name)"
+
+
+def test_layout_is_one_that_does_not_freeze_the_tab():
+    assert LAYOUT["name"] in ("breadthfirst", "concentric")  # cose: STACK.md, never
+    if LAYOUT["name"] == "breadthfirst":
+        assert LAYOUT["roots"] == "#certificate" and LAYOUT["directed"] is True
