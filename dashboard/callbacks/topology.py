@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dash import Input, Output, callback
+from dash import Input, Output, State, callback, no_update
 
 from dashboard import ids
 from dashboard.auth import require_permission, settings
@@ -28,8 +28,11 @@ from data.queries import certificate_detail
     Output(ids.TOPOLOGY_ERROR, "is_open"),
     Input(ids.TOPOLOGY_FINGERPRINT, "data"),
     Input(ids.TOPOLOGY_REFRESH, "data"),
+    Input(ids.TOPOLOGY_EXPANDED, "data"),
 )
-def load_topology(fingerprint: str | None, _refresh: Any = None) -> tuple[Any, ...]:
+def load_topology(
+    fingerprint: str | None, _refresh: Any = None, expanded: list[int] | None = None
+) -> tuple[Any, ...]:
     """The graph, details and connector panel of one certificate, read in one transaction."""
     user = require_permission(Permission.VIEW_INVENTORY)
     if not fingerprint:
@@ -44,10 +47,33 @@ def load_topology(fingerprint: str | None, _refresh: Any = None) -> tuple[Any, .
         return [], "Topology", None, None, str(exc), True
     title = f"Topology of {detail.row.common_name or '(no common name)'}"
     return (
-        topology_elements(detail, views),
+        topology_elements(detail, views, expanded or ()),
         title,
         certificate_details(detail),
         connectors_panel(views, others, can(user.role, Permission.MANAGE_CONNECTORS)),
         "",
         False,
     )
+
+
+@callback(
+    Output(ids.TOPOLOGY_EXPANDED, "data"),
+    Output(ids.TOPOLOGY_NODE_INFO, "children"),
+    Input(ids.TOPOLOGY_GRAPH, "tapNodeData"),
+    State(ids.TOPOLOGY_EXPANDED, "data"),
+    prevent_initial_call=True,
+)
+def tap_node(node: dict[str, Any] | None, expanded: list[int] | None) -> tuple[Any, str]:
+    """A summary node expands its connector's endpoints; tapping the connector folds them."""
+    require_permission(Permission.VIEW_INVENTORY)
+    if not node:
+        return no_update, no_update
+    opened = list(expanded or [])
+    info = str(node.get("title") or node.get("label") or "")
+    kind = node.get("kind")
+    connector_id = node.get("connector_id")
+    if kind == "summary" and connector_id is not None and connector_id not in opened:
+        return [*opened, connector_id], info
+    if kind == "connector" and connector_id in opened:
+        return [i for i in opened if i != connector_id], info
+    return no_update, info

@@ -27,6 +27,7 @@ def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
         [
             dcc.Store(id=ids.TOPOLOGY_FINGERPRINT, data=fingerprint),
             dcc.Store(id=ids.TOPOLOGY_REFRESH),
+            dcc.Store(id=ids.TOPOLOGY_EXPANDED, data=[]),
             connector_dialog(known_specs()),
             html.Div(
                 [
@@ -46,8 +47,15 @@ def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
                                 stylesheet=STYLESHEET,
                                 style={"width": "100%", "height": "460px"},
                                 className="border rounded bg-white",
-                                minZoom=0.2,
+                                minZoom=0.02,
                                 maxZoom=1.25,
+                            ),
+                            html.Div(
+                                "Click a node for its details; click an endpoint summary to "
+                                "expand it, its connector to fold it again.",
+                                id=ids.TOPOLOGY_NODE_INFO,
+                                className="small text-muted mt-1",
+                                style={"whiteSpace": "pre-line"},
                             ),
                             html.Div(id=ids.TOPOLOGY_CONNECTORS, className="mt-3"),
                         ],

@@ -287,3 +287,42 @@ def test_forged_import_post_by_a_manager_changes_nothing(web):
     assert response.status_code == 200
     assert "may not import certificates" in response.get_data(as_text=True)
     assert _count(web) == before
+
+
+def test_large_fan_collapses_and_expands_on_tap(web):
+    from dashboard.callbacks.topology import load_topology, tap_node
+    from data.connectors import add_connector, bind
+    from data.crypto import load_vault
+    from data.queries import certificate_page
+
+    settings = web.config["CERTPUSH_SETTINGS"]
+    now = datetime.now(UTC)
+    with session_scope(settings.database_url) as db:
+        fingerprint = certificate_page(db, start=0, end=1, now=now).rows[0].fingerprint_sha256
+        info = add_connector(
+            db,
+            load_vault(settings)[0],
+            name="pool",
+            type_name="local",
+            settings={"cert_path": "/tmp/a.crt", "key_path": "/tmp/a.key"},
+            endpoints=[f"10.1.{i // 250}.{i % 250 + 1}:443" for i in range(300)],
+            actor="t",
+            now=now,
+        )
+        bind(db, "pool", fingerprint, actor="t", now=now)
+    context = _as_user(web, "maya")
+    try:
+        collapsed = load_topology(fingerprint, None, [])[0]
+        summary = next(e for e in collapsed if e["data"].get("kind") == "summary")
+        assert summary["data"]["connector_id"] == info.id
+        expanded_ids, text = tap_node(summary["data"], [])
+        assert expanded_ids == [info.id] and "300 endpoints" in text
+        opened = load_topology(fingerprint, None, expanded_ids)[0]
+        folded, _ = tap_node({"kind": "connector", "connector_id": info.id}, expanded_ids)
+    finally:
+        context.pop()
+    kinds = [e["data"].get("kind") for e in collapsed]
+    assert kinds.count("endpoint") == 0 and kinds.count("summary") == 1
+    opened_kinds = [e["data"].get("kind") for e in opened]
+    assert opened_kinds.count("endpoint") == 200 and opened_kinds.count("summary") == 1
+    assert folded == []
