@@ -16,7 +16,14 @@ from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 from dashboard import ids
 from dashboard.auth import require_permission, settings
 from dashboard.components.connectors import config_errors, connector_fields, test_result
-from data.connectors import add_connector, bind, spec_for, unbind
+from data.connectors import (
+    add_connector,
+    bind,
+    get_connector,
+    set_endpoints,
+    spec_for,
+    unbind,
+)
 from data.crypto import load_vault
 from data.db import session_scope
 from data.domain.connector_specs import (
@@ -243,3 +250,49 @@ def change_binding(
     except CertpushError as exc:
         return no_update, _message(str(exc))
     return {"changed": now.isoformat()}, html.Span(done, className="text-success")
+
+
+@callback(
+    Output(ids.ENDPOINTS_MODAL, "is_open"),
+    Output(ids.ENDPOINTS_TEXT, "value"),
+    Output(ids.ENDPOINTS_CONNECTOR, "data"),
+    Output(ids.ENDPOINTS_ERRORS, "children", allow_duplicate=True),
+    Input({"type": ids.ENDPOINTS_EDIT, "name": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def open_endpoints(clicks: list) -> tuple[Any, ...]:
+    """Show a connector's endpoints, one per line, ready to edit."""
+    trigger = ctx.triggered_id
+    if not trigger or not any(clicks or []):
+        return no_update, no_update, no_update, no_update
+    require_permission(Permission.VIEW_INVENTORY)
+    with session_scope(settings().database_url) as db:
+        info = get_connector(db, trigger["name"])
+    return True, "\n".join(str(e) for e in info.endpoints), info.name, None
+
+
+@callback(
+    Output(ids.ENDPOINTS_MODAL, "is_open", allow_duplicate=True),
+    Output(ids.TOPOLOGY_REFRESH, "data", allow_duplicate=True),
+    Output(ids.ENDPOINTS_ERRORS, "children"),
+    Input(ids.ENDPOINTS_SAVE, "n_clicks"),
+    State(ids.ENDPOINTS_CONNECTOR, "data"),
+    State(ids.ENDPOINTS_TEXT, "value"),
+    prevent_initial_call=True,
+)
+def save_endpoints(_clicks: int | None, name: str | None, text: str | None) -> tuple[Any, ...]:
+    """Replace the connector's endpoints; every line is validated, none is half-saved."""
+    if not name:
+        return no_update, no_update, no_update
+    try:
+        user = require_permission(Permission.MANAGE_CONNECTORS)
+        now = _now()
+        with session_scope(settings().database_url) as db:
+            set_endpoints(db, name, text or "", actor=user.username, now=now)
+    except PermissionDenied as exc:
+        return no_update, no_update, _message(f"Refused: {exc}.")
+    except ConnectorConfigError as exc:
+        return no_update, no_update, config_errors(exc.errors)
+    except CertpushError as exc:
+        return no_update, no_update, _message(str(exc))
+    return False, {"changed": now.isoformat()}, None

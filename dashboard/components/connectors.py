@@ -16,6 +16,8 @@ from data.connectors import ConnectorInfo
 from data.domain.connector_specs import ConnectorSpec
 from data.domain.nodes import CONNECTOR_STATES, ConnectorView
 
+TABLE_HEADERS = ("Connector", "Type", "State", "Endpoints", "", "")
+
 
 def connector_field_id(name: str) -> dict[str, str]:
     return {"type": ids.CONNECTOR_FIELD, "name": name}
@@ -203,6 +205,15 @@ def connectors_panel(
                     html.Td(f"{len(v.endpoints):,}"),
                     html.Td(
                         dbc.Button(
+                            "Edit endpoints",
+                            id={"type": ids.ENDPOINTS_EDIT, "name": v.name},
+                            size="sm",
+                            color="link",
+                            disabled=not can_manage,
+                        )
+                    ),
+                    html.Td(
+                        dbc.Button(
                             "Unbind",
                             id={"type": ids.CONNECTOR_UNBIND, "name": v.name},
                             size="sm",
@@ -219,7 +230,10 @@ def connectors_panel(
                 [
                     html.Thead(
                         html.Tr(
-                            [html.Th(h) for h in ("Connector", "Type", "State", "Endpoints", "")]
+                            [
+                                html.Th(h)
+                                for h in ("Connector", "Type", "State", "Endpoints", "", "")
+                            ]
                         )
                     ),
                     html.Tbody(rows),
@@ -265,3 +279,23 @@ def connectors_panel(
     children.append(html.Div(actions, className="mt-2"))
     children.append(html.Div(id=ids.CONNECTOR_PANEL_MESSAGE, className="mt-2"))
     return html.Div(children)
+
+
+def endpoints_dialog() -> dbc.Modal:
+    """Editing where a connector's device serves the certificate."""
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle("Edit endpoints")),
+            dbc.ModalBody(
+                [
+                    dbc.Label("One per line: host:port [SNI name]; IPv6 as [::1]:443"),
+                    dbc.Textarea(id=ids.ENDPOINTS_TEXT, rows=10, className="font-monospace small"),
+                    dcc.Store(id=ids.ENDPOINTS_CONNECTOR),
+                    html.Div(id=ids.ENDPOINTS_ERRORS, className="mt-2"),
+                ]
+            ),
+            dbc.ModalFooter(dbc.Button("Save endpoints", id=ids.ENDPOINTS_SAVE, color="primary")),
+        ],
+        id=ids.ENDPOINTS_MODAL,
+        is_open=False,
+    )

@@ -9,7 +9,7 @@ import dash_cytoscape as cyto
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.components.connectors import connector_dialog
+from dashboard.components.connectors import connector_dialog, endpoints_dialog
 from dashboard.components.status import status_legend
 from dashboard.graph import LAYOUT, STYLESHEET
 from data.connectors import known_specs
@@ -29,6 +29,7 @@ def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
             dcc.Store(id=ids.TOPOLOGY_REFRESH),
             dcc.Store(id=ids.TOPOLOGY_EXPANDED, data=[]),
             connector_dialog(known_specs()),
+            endpoints_dialog(),
             html.Div(
                 [
                     dcc.Link("← Client Certificate", href="/certificates/client"),
