@@ -20,6 +20,9 @@ class Settings:
     master_key_file: Path
     secret_key_file: Path
     max_file_bytes: int = MAX_UPLOAD_BYTES
+    missed_grace_minutes: int = 60
+    schedule_horizon_days: int = 90
+    push_parallelism: int = 4
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -41,4 +44,7 @@ class Settings:
                 env.get("CERTPUSH_SECRET_KEY_FILE", instance / "session.key")
             ).resolve(),
             max_file_bytes=int(env.get("CERTPUSH_MAX_FILE_BYTES", MAX_UPLOAD_BYTES)),
+            missed_grace_minutes=int(env.get("CERTPUSH_MISSED_GRACE_MINUTES", 60)),
+            schedule_horizon_days=int(env.get("CERTPUSH_SCHEDULE_HORIZON_DAYS", 90)),
+            push_parallelism=int(env.get("CERTPUSH_PUSH_PARALLELISM", 4)),
         )

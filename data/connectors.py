@@ -334,9 +334,11 @@ def record_push_attempt(
     outcome: str,
     reason_class: str | None,
     reason: str,
+    work_order_id: int | None = None,
 ) -> PushAttempt:
     """Store one push attempt and keep the certificate's "latest push failed" input current."""
     attempt = PushAttempt(
+        work_order_id=work_order_id,
         certificate_id=certificate_id,
         connector_id=connector_id,
         actor=actor,

@@ -199,6 +199,7 @@ class PushAttempt(Base):
     reason_class: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
 
     __table_args__ = (
         Index("ix_push_attempts_pair", "certificate_id", "connector_id", "started_at"),
@@ -226,3 +227,71 @@ class Task(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_tasks_status", "status", "id"),)
+
+
+class ApprovalLevel(Base):
+    """The approval policy as data: level 1..N in order; the last level implements."""
+
+    __tablename__ = "approval_levels"
+
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class PushRequest(Base):
+    """One Push to Device request (REQ-…): one work order per bound connector."""
+
+    __tablename__ = "push_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id", ondelete="CASCADE"))
+    requester: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkOrder(Base):
+    """One connector's part of a push request (WO-…), moved by the state machine only.
+
+    ``version`` makes every transition a compare-and-set: two people acting at once,
+    one wins. ``lease_owner``/``lease_until`` mark the scheduler process running it.
+    """
+
+    __tablename__ = "work_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("push_requests.id", ondelete="CASCADE"))
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connectors.id"))
+    status: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    levels_done: Mapped[int] = mapped_column(Integer, default=0)
+    proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_work_orders_status", "status", "run_at"),
+        Index("ix_work_orders_request", "request_id"),
+    )
+
+
+class WorkOrderEvent(Base):
+    """A work order's history: who did what, when, from which state to which, and why."""
+
+    __tablename__ = "work_order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_work_order_events_wo", "work_order_id", "id"),)

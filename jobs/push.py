@@ -123,6 +123,7 @@ def push_certificate(
     connector_name: str,
     *,
     actor: str,
+    work_order_id: int | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PushReport:
     """Install the certificate through the bound connector and record the attempt."""
@@ -165,6 +166,7 @@ def push_certificate(
             outcome=result.outcome.value,
             reason_class=result.failure.value if result.failure else None,
             reason=result.reason,
+            work_order_id=work_order_id,
         )
         audit.record(
             session,

@@ -17,10 +17,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from data.config import Settings
 from data.db import engine_for
 from jobs.tasks import drain_tasks
+from jobs.workorders import dispatch_due_work_orders, reconcile_at_start
 
 log = logging.getLogger("certpush.scheduler")
 HEARTBEAT_SECONDS = 60
 TASK_POLL_SECONDS = 1
+WORK_ORDER_POLL_SECONDS = 0.5
 
 
 def heartbeat() -> None:
@@ -39,6 +41,15 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         heartbeat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat", replace_existing=True
     )
     # Intent recorded by the web process ("test this connection") is picked up within a second.
+    # Implemented work orders start within a second; scheduled ones at their time.
+    scheduler.add_job(
+        dispatch_due_work_orders,
+        "interval",
+        seconds=WORK_ORDER_POLL_SECONDS,
+        id="dispatch-work-orders",
+        replace_existing=True,
+        misfire_grace_time=5,
+    )
     scheduler.add_job(
         drain_tasks,
         "interval",
@@ -52,7 +63,11 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    scheduler = build_scheduler(Settings.from_env())
+    # APScheduler logs every run of the sub-second polling jobs: keep only its warnings.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    reconcile_at_start(settings)  # before anything new is claimed
+    scheduler = build_scheduler(settings)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler starting")
     heartbeat()

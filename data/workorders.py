@@ -1,0 +1,553 @@
+"""Push requests and work orders: the approval workflow as stored state.
+
+Every change goes through ``decide`` (data/domain/workflow.py) and a
+compare-and-set UPDATE on the work order's ``version``: when two people act on
+one work order at once, exactly one transition happens and the other is told who
+won and when. Refusals are results (and audit events), not exceptions, so a
+forged request leaves its trace even though it changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from data import audit
+from data.connectors import bound_connectors, certificate_by_fingerprint
+from data.domain.errors import NotFound
+from data.domain.roles import Permission, can
+from data.domain.status import is_expired
+from data.domain.workflow import (
+    Action,
+    Actor,
+    ApprovalError,
+    Level,
+    Policy,
+    WorkOrderFacts,
+    WorkOrderStatus,
+    decide,
+    request_id,
+    work_order_id,
+)
+from data.models import (
+    ApprovalLevel,
+    Certificate,
+    Connector,
+    PrivateKey,
+    PushRequest,
+    WorkOrder,
+    WorkOrderEvent,
+)
+
+PAST_TENSE = {
+    "approve": "approved",
+    "implement": "implemented",
+    "reject": "rejected",
+    "cancel": "cancelled",
+    "reschedule": "rescheduled",
+    "request": "requested",
+    "start": "started",
+    "complete": "completed",
+    "fail": "failed",
+}
+
+
+@dataclass(frozen=True)
+class WorkOrderView:
+    id: int
+    request_number: int
+    status: WorkOrderStatus
+    connector: str
+    connector_id: int
+    certificate: str
+    common_name: str | None
+    requester: str
+    comment: str
+    run_at: datetime | None
+    proposed_at: datetime | None
+    reason: str
+    version: int
+    levels_done: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def label(self) -> str:
+        return work_order_id(self.id)
+
+    @property
+    def request_label(self) -> str:
+        return request_id(self.request_number)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented shape of `certpush workorders list --json`."""
+        return {
+            "id": self.label,
+            "request_id": self.request_label,
+            "status": self.status.value,
+            "connector": self.connector,
+            "certificate": self.certificate,
+            "scheduled_at": self.run_at.isoformat()
+            if self.run_at and self.status is WorkOrderStatus.SCHEDULED
+            else None,
+            "requester": self.requester,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class EventView:
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What happened when someone acted: ``ok`` and the message to show either way."""
+
+    ok: bool
+    message: str
+    work_order: WorkOrderView | None = None
+
+
+def load_policy(session: Session, horizon: timedelta | None = None) -> Policy:
+    levels = tuple(
+        Level(row.name, row.role)
+        for row in session.scalars(select(ApprovalLevel).order_by(ApprovalLevel.position))
+    )
+    return Policy(levels, horizon) if horizon else Policy(levels)
+
+
+def set_policy(
+    session: Session, levels: Sequence[tuple[str, str]], *, actor: Actor, now: datetime
+) -> Policy:
+    """Replace the approval levels (admins only); the last level implements."""
+    if not can(actor.role, Permission.MANAGE_USERS):
+        raise ApprovalError(f"{actor.username} ({actor.role}) may not change the approval policy")
+    policy = Policy(tuple(Level(n, r) for n, r in levels))
+    session.execute(ApprovalLevel.__table__.delete())
+    for position, level in enumerate(policy.levels, start=1):
+        session.add(ApprovalLevel(position=position, name=level.name, role=level.role))
+    audit.record(session, actor=actor.username, action="policy.set", now=now,
+                 detail=", ".join(f"{lv.name}:{lv.role}" for lv in policy.levels))  # fmt: skip
+    return policy
+
+
+_VIEW_COLUMNS = (
+    WorkOrder,
+    PushRequest.requester,
+    PushRequest.comment,
+    Connector.name.label("connector_name"),
+    Certificate.fingerprint_sha256,
+    Certificate.common_name,
+)
+
+
+def _view_query():
+    return (
+        select(*_VIEW_COLUMNS)
+        .join(PushRequest, PushRequest.id == WorkOrder.request_id)
+        .join(Connector, Connector.id == WorkOrder.connector_id)
+        .join(Certificate, Certificate.id == PushRequest.certificate_id)
+    )
+
+
+def _view(row: Any) -> WorkOrderView:
+    wo: WorkOrder = row[0]
+    return WorkOrderView(
+        id=wo.id,
+        request_number=wo.request_id,
+        status=WorkOrderStatus(wo.status),
+        connector=row.connector_name,
+        connector_id=wo.connector_id,
+        certificate=row.fingerprint_sha256,
+        common_name=row.common_name,
+        requester=row.requester,
+        comment=row.comment,
+        run_at=wo.run_at,
+        proposed_at=wo.proposed_at,
+        reason=wo.reason,
+        version=wo.version,
+        levels_done=wo.levels_done,
+        created_at=wo.created_at,
+        updated_at=wo.updated_at,
+    )
+
+
+def get_work_order(session: Session, wo_id: int) -> WorkOrderView:
+    row = session.execute(_view_query().where(WorkOrder.id == wo_id)).first()
+    if row is None:
+        raise NotFound(f"no work order {work_order_id(wo_id)}")
+    return _view(row)
+
+
+def list_work_orders(
+    session: Session,
+    *,
+    status: WorkOrderStatus | None = None,
+    requester: str | None = None,
+    certificate_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    awaiting_role: str | None = None,
+    limit: int = 500,
+) -> list[WorkOrderView]:
+    """Newest first, filtered in SQL; ``awaiting_role`` keeps those a role can act on next."""
+    query = _view_query().order_by(WorkOrder.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(WorkOrder.status == status.value)
+    if requester:
+        query = query.where(PushRequest.requester == requester)
+    if certificate_id is not None:
+        query = query.where(PushRequest.certificate_id == certificate_id)
+    if since is not None:
+        query = query.where(WorkOrder.created_at >= since)
+    if until is not None:
+        query = query.where(WorkOrder.created_at < until)
+    views = [_view(r) for r in session.execute(query)]
+    if awaiting_role:
+        policy = load_policy(session)
+        views = [v for v in views if _next_role(v, policy) in (awaiting_role, "*")]
+    return views
+
+
+def _next_role(view: WorkOrderView, policy: Policy) -> str | None:
+    if view.status not in (WorkOrderStatus.APPROVAL_PENDING, WorkOrderStatus.REVIEW_IN_PROGRESS):
+        return None
+    return policy.levels[min(view.levels_done, len(policy.levels) - 1)].role
+
+
+def history(session: Session, wo_id: int) -> list[EventView]:
+    return [
+        EventView(e.at, e.actor, e.action, e.from_status, e.to_status, e.comment)
+        for e in session.scalars(
+            select(WorkOrderEvent)
+            .where(WorkOrderEvent.work_order_id == wo_id)
+            .order_by(WorkOrderEvent.id)
+        )
+    ]
+
+
+def latest_for_certificate(session: Session, certificate_id: int) -> dict[int, WorkOrderView]:
+    """The newest work order per connector of a certificate (labels beside connector nodes)."""
+    latest: dict[int, WorkOrderView] = {}
+    for view in list_work_orders(session, certificate_id=certificate_id, limit=1000):
+        latest.setdefault(view.connector_id, view)
+    return latest
+
+
+def _event(session, wo_id, *, actor, action, before, after, comment, now) -> None:
+    session.add(
+        WorkOrderEvent(
+            work_order_id=wo_id,
+            at=now,
+            actor=actor,
+            action=action,
+            from_status=before,
+            to_status=after,
+            comment=comment[:2000],
+        )
+    )
+
+
+def request_push(
+    session: Session,
+    fingerprint: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    comment: str = "",
+    connectors: Sequence[str] = (),
+) -> tuple[str, list[WorkOrderView]]:
+    """Create a push request and one work order per bound (or named) connector."""
+    if not can(actor.role, Permission.REQUEST_PUSH):
+        raise ApprovalError(f"{actor.username} ({actor.role}) may not request a push")
+    cert = certificate_by_fingerprint(session, fingerprint)
+    name = cert.common_name or cert.fingerprint_sha256[:16]
+    if cert.revoked_at is not None:
+        raise ApprovalError(f"{name} is revoked: pushing it is refused")
+    if is_expired(cert.not_after, now):
+        raise ApprovalError(f"{name} expired on {cert.not_after:%Y-%m-%d}: pushing it is refused")
+    if (
+        not cert.spki_sha256
+        or session.scalar(select(PrivateKey.id).where(PrivateKey.spki_sha256 == cert.spki_sha256))
+        is None
+    ):
+        raise ApprovalError(f"{name} has no private key in certpush: import its key first")
+    bound = {v.name: v for v in bound_connectors(session, cert.id)}
+    if not bound:
+        raise ApprovalError("no app connector is bound to this certificate: add one first")
+    chosen = list(connectors) or list(bound)
+    unknown = [c for c in chosen if c not in bound]
+    if unknown:
+        raise ApprovalError(f"not bound to this certificate: {', '.join(unknown)}")
+    request = PushRequest(
+        certificate_id=cert.id, requester=actor.username, comment=comment[:2000], created_at=now
+    )
+    session.add(request)
+    session.flush()
+    ids = []
+    for connector in chosen:
+        wo = WorkOrder(
+            request_id=request.id,
+            connector_id=bound[connector].id,
+            status=WorkOrderStatus.APPROVAL_PENDING.value,
+            version=1,
+            levels_done=0,
+            reason="",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(wo)
+        session.flush()
+        _event(session, wo.id, actor=actor.username, action="request", before=None,
+               after=wo.status, comment=comment, now=now)  # fmt: skip
+        ids.append(wo.id)
+    audit.record(
+        session,
+        actor=actor.username,
+        action="push.request",
+        now=now,
+        target=request_id(request.id),
+        detail=f"certificate {cert.fingerprint_sha256}; work orders "
+        + ", ".join(work_order_id(i) for i in ids)
+        + (f"; comment: {comment}" if comment else ""),
+    )
+    session.flush()
+    return request_id(request.id), [get_work_order(session, i) for i in ids]
+
+
+def _facts(session: Session, wo: WorkOrder) -> WorkOrderFacts:
+    requester = session.scalar(select(PushRequest.requester).where(PushRequest.id == wo.request_id))
+    approvers = tuple(
+        session.scalars(
+            select(WorkOrderEvent.actor)
+            .where(WorkOrderEvent.work_order_id == wo.id, WorkOrderEvent.action == "approve")
+            .order_by(WorkOrderEvent.id)
+        )
+    )
+    return WorkOrderFacts(
+        WorkOrderStatus(wo.status), requester or "", wo.levels_done, approvers, wo.run_at
+    )
+
+
+def _who_won(session: Session, wo_id: int) -> str:
+    last = session.scalar(
+        select(WorkOrderEvent)
+        .where(WorkOrderEvent.work_order_id == wo_id)
+        .order_by(WorkOrderEvent.id.desc())
+    )
+    if last is None:
+        return "someone else changed it first"
+    verb = PAST_TENSE.get(last.action, last.action)
+    return f"already {verb} by {last.actor} at {last.at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def act(
+    session: Session,
+    wo_id: int,
+    action: Action,
+    *,
+    actor: Actor,
+    now: datetime,
+    manual: bool = True,
+    at: datetime | None = None,
+    comment: str = "",
+    horizon: timedelta | None = None,
+) -> ActionResult:
+    """Apply one person's action to one work order, exactly once, or say why not."""
+    label = work_order_id(wo_id)
+    wo = session.get(WorkOrder, wo_id)
+    if wo is None:
+        return ActionResult(False, f"no work order {label}")
+    session.refresh(wo)
+    version = wo.version
+    try:
+        decision = decide(
+            _facts(session, wo),
+            action,
+            actor,
+            now=now,
+            policy=load_policy(session, horizon),
+            manual=manual,
+            at=at,
+            comment=comment,
+        )
+    except ApprovalError as exc:
+        audit.record(session, actor=actor.username, action=f"workorder.{action.value}.refused",
+                     now=now, target=label, detail=str(exc))  # fmt: skip
+        return ActionResult(False, f"{label}: {exc}")
+    values: dict[str, Any] = {
+        "status": decision.status.value,
+        "version": version + 1,
+        "levels_done": decision.levels_done,
+        "run_at": decision.run_at,
+        "updated_at": now,
+    }
+    if decision.proposed_at is not None:
+        values["proposed_at"] = decision.proposed_at
+    if action is Action.IMPLEMENT or action is Action.RESCHEDULE:
+        values["lease_owner"] = None
+        values["lease_until"] = None
+    changed = session.execute(
+        update(WorkOrder)
+        .where(WorkOrder.id == wo_id, WorkOrder.version == version)
+        .values(**values)
+    ).rowcount
+    if not changed:
+        message = f"{label} was {_who_won(session, wo_id)}; your {action.value} was not applied"
+        audit.record(session, actor=actor.username, action=f"workorder.{action.value}.lost",
+                     now=now, target=label, detail=message)  # fmt: skip
+        return ActionResult(False, message)
+    note = comment
+    if decision.run_at and decision.status is WorkOrderStatus.SCHEDULED:
+        note = f"{comment} (push at {decision.run_at:%Y-%m-%d %H:%M} UTC)".strip()
+    elif decision.proposed_at:
+        note = f"{comment} (proposed push at {decision.proposed_at:%Y-%m-%d %H:%M} UTC)".strip()
+    _event(session, wo_id, actor=actor.username, action=action.value, before=wo.status,
+           after=decision.status.value, comment=note, now=now)  # fmt: skip
+    audit.record(session, actor=actor.username, action=f"workorder.{action.value}", now=now,
+                 target=label, detail=note)  # fmt: skip
+    session.flush()
+    session.expire(wo)
+    view = get_work_order(session, wo_id)
+    return ActionResult(True, f"{label} is now {view.status.value}", view)
+
+
+# ----- the scheduler's side (no device I/O here: jobs/workorders.py does the pushing)
+
+
+def _system_transition(
+    session: Session,
+    wo: WorkOrder,
+    *,
+    to: WorkOrderStatus,
+    action: str,
+    now: datetime,
+    reason: str = "",
+    owner: str | None = None,
+    lease_until: datetime | None = None,
+) -> bool:
+    changed = session.execute(
+        update(WorkOrder)
+        .where(WorkOrder.id == wo.id, WorkOrder.version == wo.version)
+        .values(
+            status=to.value,
+            version=wo.version + 1,
+            reason=reason or wo.reason,
+            lease_owner=owner,
+            lease_until=lease_until,
+            updated_at=now,
+        )
+    ).rowcount
+    if changed:
+        _event(session, wo.id, actor="scheduler", action=action, before=wo.status,
+               after=to.value, comment=reason, now=now)  # fmt: skip
+        audit.record(session, actor="scheduler", action=f"workorder.{action}", now=now,
+                     target=work_order_id(wo.id), detail=reason)  # fmt: skip
+    return bool(changed)
+
+
+def claim_due(
+    session: Session, *, owner: str, now: datetime, grace: timedelta, lease: timedelta, limit: int
+) -> list[int]:
+    """Work orders to push now: implemented ones not yet taken, and scheduled ones due.
+
+    A scheduled push due longer ago than ``grace`` (the scheduler was down) fails with
+    "missed schedule" instead of running unexpectedly late.
+    """
+    claimed: list[int] = []
+    due = session.scalars(
+        select(WorkOrder)
+        .where(
+            (
+                (WorkOrder.status == WorkOrderStatus.PUSH_IN_PROGRESS.value)
+                & WorkOrder.lease_owner.is_(None)
+            )
+            | ((WorkOrder.status == WorkOrderStatus.SCHEDULED.value) & (WorkOrder.run_at <= now))
+        )
+        .order_by(WorkOrder.run_at, WorkOrder.id)
+        .limit(limit)
+    ).all()
+    for wo in due:
+        if wo.status == WorkOrderStatus.SCHEDULED.value and wo.run_at and now - wo.run_at > grace:
+            late = now - wo.run_at
+            _system_transition(
+                session,
+                wo,
+                to=WorkOrderStatus.FAILED,
+                action="fail",
+                now=now,
+                reason=f"missed schedule: due at {wo.run_at:%Y-%m-%d %H:%M} UTC, the scheduler "
+                f"was down for {int(late.total_seconds() // 60)} min (grace "
+                f"{int(grace.total_seconds() // 60)} min); request the push again",
+            )
+            continue
+        action = "start" if wo.status == WorkOrderStatus.SCHEDULED.value else "claim"
+        if _system_transition(
+            session,
+            wo,
+            to=WorkOrderStatus.PUSH_IN_PROGRESS,
+            action=action,
+            now=now,
+            owner=owner,
+            lease_until=now + lease,
+        ):
+            claimed.append(wo.id)
+    return claimed
+
+
+def finish_push(
+    session: Session, wo_id: int, *, owner: str, ok: bool, reason: str, now: datetime
+) -> bool:
+    """Record the push's end, only if this scheduler still holds the lease."""
+    wo = session.get(WorkOrder, wo_id)
+    if wo is None or wo.lease_owner != owner:
+        return False
+    return _system_transition(
+        session,
+        wo,
+        to=WorkOrderStatus.COMPLETED if ok else WorkOrderStatus.FAILED,
+        action="complete" if ok else "fail",
+        now=now,
+        reason=reason,
+    )
+
+
+def reconcile_interrupted(session: Session, *, owner: str, now: datetime) -> list[int]:
+    """At scheduler start: a push left running by a killed scheduler is failed, never re-run
+    blindly (the device may hold half of a change that only verification can judge)."""
+    failed = []
+    for wo in session.scalars(
+        select(WorkOrder).where(
+            WorkOrder.status == WorkOrderStatus.PUSH_IN_PROGRESS.value,
+            WorkOrder.lease_owner.is_not(None),
+            WorkOrder.lease_owner != owner,
+        )
+    ).all():
+        if _system_transition(
+            session,
+            wo,
+            to=WorkOrderStatus.FAILED,
+            action="fail",
+            now=now,
+            reason="interrupted: the scheduler stopped during the push; check the device "
+            "(the verification sweep will) and request the push again",
+        ):
+            failed.append(wo.id)
+    return failed
+
+
+def work_order_target(session: Session, wo_id: int) -> tuple[str, str]:
+    """(certificate fingerprint, connector name) of a work order, for the push job."""
+    view = get_work_order(session, wo_id)
+    return view.certificate, view.connector

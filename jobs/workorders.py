@@ -1,0 +1,94 @@
+"""Running work orders in the scheduler process: claim what is due, push, record.
+
+Pushes run on a bounded thread pool, one work order per connector, so one slow or
+failing device never holds up the others. The claim is a compare-and-set in the
+database (data/workorders.py), so a work order is never pushed twice at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from data.config import Settings
+from data.crypto import Vault, load_vault
+from data.db import session_scope
+from data.domain.errors import CertpushError
+from data.workorders import claim_due, finish_push, reconcile_interrupted, work_order_target
+from jobs.connectors.base import InstallOutcome
+from jobs.push import push_certificate
+
+log = logging.getLogger("certpush.workorders")
+LEASE = timedelta(minutes=15)
+
+# One scheduler process, one owner name: leases held by any other name are a dead process's.
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_lock = threading.Lock()
+_in_flight: set[int] = set()
+_pool: ThreadPoolExecutor | None = None
+
+
+def run_work_order(database_url: str, vault: Vault, wo_id: int, owner: str) -> bool:
+    """Push one claimed work order and record Completed or Failed with the reason."""
+    try:
+        with session_scope(database_url) as session:
+            fingerprint, connector = work_order_target(session, wo_id)
+        report = push_certificate(
+            database_url, vault, fingerprint, connector, actor="scheduler", work_order_id=wo_id
+        )
+        ok, reason = report.outcome is not InstallOutcome.FAILED, report.reason
+    except CertpushError as exc:
+        ok, reason = False, str(exc)
+    except Exception as exc:  # the work order must end, whatever broke
+        log.exception("work order %s crashed", wo_id)
+        ok, reason = False, f"internal error: {type(exc).__name__}"
+    with session_scope(database_url) as session:
+        finish_push(session, wo_id, owner=owner, ok=ok, reason=reason, now=datetime.now(UTC))
+    return ok
+
+
+def reconcile_at_start(settings: Settings) -> list[int]:
+    with session_scope(settings.database_url) as session:
+        failed = reconcile_interrupted(session, owner=OWNER, now=datetime.now(UTC))
+    if failed:
+        log.warning("marked %d interrupted work order(s) failed: %s", len(failed), failed)
+    return failed
+
+
+def _run_and_release(database_url: str, vault: Vault, wo_id: int) -> None:
+    try:
+        run_work_order(database_url, vault, wo_id, OWNER)
+    finally:
+        with _lock:
+            _in_flight.discard(wo_id)
+
+
+def dispatch_due_work_orders() -> None:
+    """Scheduler job: claim due work orders up to the free pool capacity and start them."""
+    global _pool
+    settings = Settings.from_env()
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(settings.push_parallelism, thread_name_prefix="push")
+        capacity = settings.push_parallelism - len(_in_flight)
+    if capacity <= 0:
+        return
+    vault, _ = load_vault(settings, create=True)
+    with session_scope(settings.database_url) as session:
+        claimed = claim_due(
+            session,
+            owner=OWNER,
+            now=datetime.now(UTC),
+            grace=timedelta(minutes=settings.missed_grace_minutes),
+            lease=LEASE,
+            limit=capacity,
+        )
+    for wo_id in claimed:
+        with _lock:
+            _in_flight.add(wo_id)
+        _pool.submit(_run_and_release, settings.database_url, vault, wo_id)
