@@ -93,3 +93,11 @@ def acting_as(session: Session, username: str, permission: Permission) -> UserIn
     info = UserInfo(user.id, user.username, Role(user.role))
     require(info.role, permission)
     return info
+
+
+def find_user(session: Session, username: str) -> UserInfo:
+    """An active user by name, for ``--as USER``; their role is checked by what they do."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise AuthError(f"no active user named {username!r}")
+    return UserInfo(user.id, user.username, Role(user.role))

@@ -47,6 +47,10 @@ connectors_app = typer.Typer(help="App connectors: how certificates reach device
 push_app = typer.Typer(help="Pushing certificates to devices.")
 app.add_typer(connectors_app, name="connectors", no_args_is_help=True)
 app.add_typer(push_app, name="push", no_args_is_help=True)
+workorders_app = typer.Typer(help="Work orders: approve, implement, reject, cancel, reschedule.")
+policy_app = typer.Typer(help="The approval policy (levels and their roles).")
+app.add_typer(workorders_app, name="workorders", no_args_is_help=True)
+app.add_typer(policy_app, name="policy", no_args_is_help=True)
 
 AsUser = Annotated[
     str | None,
@@ -528,6 +532,172 @@ def push_run(
     else:
         typer.echo(f"{report.outcome.value}: {report.reason} ({report.duration_ms} ms)")
     raise typer.Exit(0 if report.outcome.value != "failed" else 1)
+
+
+def _actor_named(session, username: str):
+    from data.domain.workflow import Actor
+    from data.users import find_user
+
+    user = find_user(session, username)
+    return Actor(user.username, user.role.value)
+
+
+@push_app.command("request")
+def push_request(
+    cert: Annotated[str, typer.Option(help="Certificate SHA-256 fingerprint.")],
+    as_user: Annotated[str, typer.Option("--as", help="The requesting user (an operator).")],
+    comment: Annotated[str, typer.Option(help="Why this push is needed.")] = "",
+    connector: Annotated[
+        list[str] | None, typer.Option(help="Only these bound connectors (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Request Push to Device: one request, one work order per bound connector."""
+    from data.workorders import request_push
+
+    settings = Settings.from_env()
+    _require_schema(settings)
+    try:
+        with session_scope(settings.database_url) as session:
+            actor = _actor_named(session, as_user)
+            request, orders = request_push(
+                session, cert, actor=actor, now=_now(), comment=comment,
+                connectors=connector or [],
+            )  # fmt: skip
+            payload = [o.to_json() for o in orders]
+    except CertpushError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps({"request_id": request, "work_orders": payload}, indent=1))
+        return
+    typer.echo(f"{request} created")
+    for order in payload:
+        typer.echo(f"  {order['id']}  {order['connector']}  {order['status']}")
+
+
+@workorders_app.command("list")
+def workorders_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    status: Annotated[str | None, typer.Option(help="Only this status label.")] = None,
+) -> None:
+    """List work orders, newest first."""
+    from data.domain.workflow import WorkOrderStatus
+    from data.workorders import list_work_orders
+
+    settings = Settings.from_env()
+    _require_schema(settings)
+    try:
+        wanted = WorkOrderStatus(status) if status else None
+    except ValueError:
+        labels = ", ".join(s.value for s in WorkOrderStatus)
+        raise _fail(f"unknown status {status!r}: use one of {labels}") from None
+    with session_scope(settings.database_url) as session:
+        orders = [o.to_json() for o in list_work_orders(session, status=wanted, limit=10_000)]
+    if as_json:
+        typer.echo(json.dumps(orders, indent=1))
+        return
+    for o in orders:
+        when = f"  at {o['scheduled_at']}" if o["scheduled_at"] else ""
+        typer.echo(f"{o['id']}  {o['request_id']}  {o['status']:24} {o['connector']}{when}")
+
+
+def _act(action_name: str, work_order: str, as_user: str, comment: str, at: str | None) -> None:
+    from datetime import timedelta
+
+    from data.domain.workflow import Action, parse_work_order_id
+    from data.workorders import act
+
+    settings = Settings.from_env()
+    _require_schema(settings)
+    when = None
+    if at:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            raise _fail(f"--at {at!r} is not an ISO 8601 time (2026-12-01T06:00+01:00)") from None
+        if when.tzinfo is None:
+            raise _fail("--at needs a time zone offset, e.g. 2026-12-01T06:00+01:00 or ...Z")
+    try:
+        wo_id = parse_work_order_id(work_order)
+        with session_scope(settings.database_url) as session:
+            result = act(
+                session,
+                wo_id,
+                Action(action_name),
+                actor=_actor_named(session, as_user),
+                now=_now(),
+                manual=when is None,
+                at=when,
+                comment=comment,
+                horizon=timedelta(days=settings.schedule_horizon_days),
+            )
+    except CertpushError as exc:
+        raise _fail(str(exc)) from None
+    if not result.ok:
+        raise _fail(result.message)
+    typer.echo(result.message)
+
+
+def _action_command(action_name: str, help_text: str) -> None:
+    def command(
+        work_order: Annotated[str, typer.Argument(help="WO-000123")],
+        as_user: Annotated[str, typer.Option("--as", help="The acting user.")],
+        comment: Annotated[str, typer.Option(help="Your comment (required to reject).")] = "",
+        at: Annotated[
+            str | None,
+            typer.Option(help="ISO 8601 time: schedule (implement, reschedule) or propose it."),
+        ] = None,
+    ) -> None:
+        _act(action_name, work_order, as_user, comment, at)
+
+    command.__doc__ = help_text
+    workorders_app.command(action_name)(command)
+
+
+for _name, _help in (
+    ("approve", "Approve a work order (level 1); --at proposes a push time."),
+    ("implement", "Implement: push now, or at --at (Push-Scheduled)."),
+    ("reject", "Reject a work order; --comment gives the reason."),
+    ("cancel", "Cancel a work order (requester or implementer)."),
+    ("reschedule", "Move a scheduled push to --at."),
+):
+    _action_command(_name, _help)
+
+
+@policy_app.command("show")
+def policy_show() -> None:
+    """Print the approval levels in order (the last one implements)."""
+    from data.workorders import load_policy
+
+    settings = Settings.from_env()
+    _require_schema(settings)
+    with session_scope(settings.database_url) as session:
+        policy = load_policy(session)
+    for position, level in enumerate(policy.levels, start=1):
+        typer.echo(f"{position}. {level.name}: {level.role}")
+
+
+@policy_app.command("set")
+def policy_set(
+    levels: Annotated[list[str], typer.Argument(help="NAME:ROLE in order, e.g. Approve:reviewer")],
+    as_user: Annotated[str, typer.Option("--as", help="An admin.")],
+) -> None:
+    """Replace the approval policy (admins only). The last level implements."""
+    from data.domain.roles import parse_role
+    from data.workorders import set_policy
+
+    settings = Settings.from_env()
+    _require_schema(settings)
+    try:
+        parsed = []
+        for level in levels:
+            name, _, role = level.partition(":")
+            parsed.append((name.strip(), parse_role(role).value))
+        with session_scope(settings.database_url) as session:
+            set_policy(session, parsed, actor=_actor_named(session, as_user), now=_now())
+    except (CertpushError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo("approval policy updated: " + " -> ".join(f"{n} ({r})" for n, r in parsed))
 
 
 @app.command("scheduler")
