@@ -28,6 +28,7 @@ from data.domain.workflow import (
     ApprovalError,
     Level,
     Policy,
+    StateError,
     WorkOrderFacts,
     WorkOrderStatus,
     decide,
@@ -383,9 +384,12 @@ def act(
             comment=comment,
         )
     except ApprovalError as exc:
+        message = f"{label}: {exc}"
+        if isinstance(exc, StateError):  # most often someone else acted first: say who
+            message = f"{label} was {_who_won(session, wo_id)}; {exc}"
         audit.record(session, actor=actor.username, action=f"workorder.{action.value}.refused",
-                     now=now, target=label, detail=str(exc))  # fmt: skip
-        return ActionResult(False, f"{label}: {exc}")
+                     now=now, target=label, detail=message)  # fmt: skip
+        return ActionResult(False, message)
     values: dict[str, Any] = {
         "status": decision.status.value,
         "version": version + 1,

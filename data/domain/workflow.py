@@ -49,6 +49,10 @@ class ApprovalError(CertpushError):
     """An action that the policy or the work order's state does not allow, with why."""
 
 
+class StateError(ApprovalError):
+    """The work order is not in a state where this action applies (often: someone was first)."""
+
+
 @dataclass(frozen=True)
 class Level:
     name: str
@@ -155,22 +159,23 @@ def decide(
     status = facts.status
     last = len(policy.levels) - 1
     if status in FINAL:
-        raise ApprovalError(f"this work order is already {status.value}: nothing more can be done")
+        raise StateError(f"this work order is already {status.value}: nothing more can be done")
     if action is Action.APPROVE:
         if status not in (WorkOrderStatus.APPROVAL_PENDING, WorkOrderStatus.REVIEW_IN_PROGRESS) or (
             facts.levels_done >= last
         ):
-            raise ApprovalError(f"a work order in {status.value} cannot be approved")
+            raise StateError(f"a work order in {status.value} cannot be approved")
         level = _level_for(facts, policy)
         _check_role(actor, level)
         _check_four_eyes(facts, actor)
         proposed = None if manual else check_schedule(at, now, policy)
         return Decision(WorkOrderStatus.REVIEW_IN_PROGRESS, facts.levels_done + 1, None, proposed)
     if action is Action.IMPLEMENT:
-        if status is not WorkOrderStatus.REVIEW_IN_PROGRESS or facts.levels_done < last:
-            raise ApprovalError(
-                f"a work order in {status.value} cannot be implemented: it needs "
-                f"{policy.levels[min(facts.levels_done, last)].name} first"
+        if status is not WorkOrderStatus.REVIEW_IN_PROGRESS:
+            raise StateError(f"a work order in {status.value} cannot be implemented")
+        if facts.levels_done < last:
+            raise StateError(
+                f"it needs {policy.levels[facts.levels_done].name} before it can be implemented"
             )
         level = policy.levels[last]
         _check_role(actor, level)
@@ -182,7 +187,7 @@ def decide(
         )
     if action is Action.REJECT:
         if status not in (WorkOrderStatus.APPROVAL_PENDING, WorkOrderStatus.REVIEW_IN_PROGRESS):
-            raise ApprovalError(f"a work order in {status.value} cannot be rejected")
+            raise StateError(f"a work order in {status.value} cannot be rejected")
         if not comment.strip():
             raise ApprovalError("a rejection needs a reason in the comment")
         _check_role(actor, _level_for(facts, policy))
@@ -195,14 +200,14 @@ def decide(
             WorkOrderStatus.SCHEDULED,
         )
         if status not in cancellable:
-            raise ApprovalError(f"a work order in {status.value} cannot be cancelled")
+            raise StateError(f"a work order in {status.value} cannot be cancelled")
         implementer_role = policy.levels[last].role
         if actor.username != facts.requester and actor.role not in (implementer_role, "admin"):
             raise ApprovalError("only the requester or an implementer can cancel a work order")
         return Decision(WorkOrderStatus.CANCELLED, facts.levels_done, None)
     if action is Action.RESCHEDULE:
         if status is not WorkOrderStatus.SCHEDULED:
-            raise ApprovalError(f"only a scheduled push can be rescheduled, not {status.value}")
+            raise StateError(f"only a scheduled push can be rescheduled, not {status.value}")
         _check_role(actor, policy.levels[last])
         if actor.username == facts.requester:
             raise ApprovalError(f"{actor.username} requested this push and cannot reschedule it")

@@ -1,0 +1,287 @@
+"""Work orders with real databases, real threads, a real scheduler process and real devices."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from data.connectors import add_connector, bind
+from data.crypto import load_vault
+from data.db import session_scope
+from data.domain.workflow import Action, Actor, WorkOrderStatus
+from data.importer import import_paths
+from data.models import PushAttempt, WorkOrder
+from data.users import add_user
+from data.workorders import act, claim_due, get_work_order, history, request_push
+from tests.servers import (
+    PrivateNginx,
+    PrivateSshd,
+    free_port,
+    make_cert_files,
+    make_client_key,
+    tls_fingerprint,
+    wait_for_fingerprint,
+)
+
+OLIVIA = Actor("olivia", "operator")
+RAVI = Actor("ravi", "reviewer")
+INES = Actor("ines", "implementer")
+IVAN = Actor("ivan", "implementer")
+S = WorkOrderStatus
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_users(settings) -> None:
+    with session_scope(settings.database_url) as db:
+        for actor in (OLIVIA, RAVI, INES, IVAN):
+            add_user(db, actor.username, actor.role, "long-password", now())
+
+
+def local_push_setup(settings, vault, tmp_path, name="dev-local", **extra) -> str:
+    cert, key, fingerprint = make_cert_files(tmp_path / "inventory", "wo.example")
+    target = tmp_path / "device"
+    target.mkdir(exist_ok=True)
+    with session_scope(settings.database_url) as db:
+        import_paths(db, vault, [cert, key], now=now(), actor="t")
+        add_connector(
+            db,
+            vault,
+            name=name,
+            type_name="local",
+            settings={
+                "cert_path": str(target / "site.crt"),
+                "key_path": str(target / "site.key"),
+                **extra,
+            },
+            actor="t",
+            now=now(),
+        )
+        bind(db, name, fingerprint, actor="t", now=now())
+    return fingerprint
+
+
+def approved_work_order(settings, fingerprint) -> int:
+    with session_scope(settings.database_url) as db:
+        request, [wo] = request_push(db, fingerprint, actor=OLIVIA, now=now(), comment="renewal")
+        assert request.startswith("REQ-") and wo.label.startswith("WO-")
+        assert wo.status is S.APPROVAL_PENDING
+        result = act(db, wo.id, Action.APPROVE, actor=RAVI, now=now(), comment="ok")
+        assert result.ok, result.message
+        assert result.work_order.status is S.REVIEW_IN_PROGRESS
+    return wo.id
+
+
+def test_two_implementers_at_once_make_one_transition_and_one_push(settings, vault, tmp_path):
+    fingerprint = local_push_setup(settings, vault, tmp_path)
+    wo_id = approved_work_order(settings, fingerprint)
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def implement(actor: Actor) -> None:
+        with session_scope(settings.database_url) as db:
+            barrier.wait()
+            results[actor.username] = act(db, wo_id, Action.IMPLEMENT, actor=actor, now=now())
+
+    threads = [threading.Thread(target=implement, args=(a,)) for a in (INES, IVAN)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    outcomes = sorted(r.ok for r in results.values())
+    assert outcomes == [False, True]
+    loser = next(r for r in results.values() if not r.ok)
+    winner = next(name for name, r in results.items() if r.ok)
+    assert f"already implemented by {winner} at" in loser.message
+    with session_scope(settings.database_url) as db:
+        first = claim_due(db, owner="a", now=now(), grace=timedelta(hours=1),
+                          lease=timedelta(minutes=5), limit=10)  # fmt: skip
+        second = claim_due(db, owner="b", now=now(), grace=timedelta(hours=1),
+                           lease=timedelta(minutes=5), limit=10)  # fmt: skip
+        actions = [e.action for e in history(db, wo_id)]
+    assert first == [wo_id] and second == []  # only one scheduler may take it
+    assert actions == ["request", "approve", "implement", "claim"]
+
+
+def test_missed_schedule_fails_and_late_within_grace_runs(settings, vault, tmp_path):
+    fingerprint = local_push_setup(settings, vault, tmp_path)
+    late, missed = approved_work_order(settings, fingerprint), None
+    with session_scope(settings.database_url) as db:
+        _, [wo] = request_push(db, fingerprint, actor=OLIVIA, now=now())
+        act(db, wo.id, Action.APPROVE, actor=RAVI, now=now())
+        missed = wo.id
+    for wo_id in (late, missed):
+        with session_scope(settings.database_url) as db:
+            result = act(db, wo_id, Action.IMPLEMENT, actor=INES, now=now(), manual=False,
+                         at=now() + timedelta(minutes=10))  # fmt: skip
+            assert result.work_order.status is S.SCHEDULED
+    with session_scope(settings.database_url) as db:  # the scheduler was down meanwhile
+        db.execute(update(WorkOrder).where(WorkOrder.id == late)
+                   .values(run_at=now() - timedelta(minutes=20)))  # fmt: skip
+        db.execute(update(WorkOrder).where(WorkOrder.id == missed)
+                   .values(run_at=now() - timedelta(hours=3)))  # fmt: skip
+    with session_scope(settings.database_url) as db:
+        claimed = claim_due(db, owner="s", now=now(), grace=timedelta(hours=1),
+                            lease=timedelta(minutes=5), limit=10)  # fmt: skip
+    with session_scope(settings.database_url) as db:
+        assert claimed == [late]
+        assert get_work_order(db, late).status is S.PUSH_IN_PROGRESS
+        failed = get_work_order(db, missed)
+    assert failed.status is S.FAILED and failed.reason.startswith("missed schedule")
+
+
+# ----- with the real scheduler process
+
+
+def scheduler_env(settings) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url,
+           "CERTPUSH_MASTER_KEY": settings.master_key,
+           "CERTPUSH_INSTANCE": str(settings.instance_dir)}  # fmt: skip
+    return env
+
+
+def start_scheduler(settings, log: Path) -> subprocess.Popen:
+    handle = open(log, "ab")  # noqa: SIM115 - lives as long as the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobs.scheduler"],
+        env=scheduler_env(settings),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # so kill -9 reaches the reload command it runs, too
+    )
+
+
+def wait_for_status(settings, wo_id: int, wanted: set[S], timeout: float = 30) -> S:
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope(settings.database_url) as db:
+            status = get_work_order(db, wo_id).status
+        if status in wanted:
+            return status
+        assert time.monotonic() < deadline, f"work order still {status.value}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def ssh_device(sqlite_settings, tmp_path):
+    """nginx serving an old certificate, reachable over a private sshd; a new cert in stock."""
+    vault = load_vault(sqlite_settings)[0]
+    tls = tmp_path / "device"
+    cert_a, key_a, fp_a = make_cert_files(tls, "device.example", stem="site")
+    cert_b, key_b, fp_b = make_cert_files(tmp_path / "new", "device.example", stem="renewed")
+    port = free_port()
+    nginx = PrivateNginx(tmp_path / "nginx")
+    nginx.add_site(port, cert_a, key_a)
+    sshd = PrivateSshd(tmp_path / "sshd")
+    key_path, public = make_client_key(tmp_path / "client")
+    sshd.authorize(public)
+    nginx.start()
+    sshd.start()
+    with session_scope(sqlite_settings.database_url) as db:
+        import_paths(db, vault, [cert_b, key_b], now=now(), actor="t")
+        add_connector(
+            db, vault, name="web-ssh", type_name="ssh",
+            settings={"host": "127.0.0.1", "port": sshd.port, "username": sshd.username,
+                      "host_key_fingerprint": sshd.host_key_fingerprint,
+                      "cert_path": str(cert_a), "key_path": str(key_a),
+                      "test_command": nginx.test_command,
+                      "reload_command": nginx.reload_command},
+            endpoints=[{"host": "127.0.0.1", "port": port}],
+            secret=key_path.read_bytes(), secret_kind="private_key", actor="t", now=now(),
+        )  # fmt: skip
+        bind(db, "web-ssh", fp_b, actor="t", now=now())
+    try:
+        yield {"port": port, "old": fp_a, "new": fp_b, "nginx": nginx}
+    finally:
+        sshd.stop()
+        nginx.stop()
+
+
+def test_request_approve_implement_now_with_the_real_scheduler(sqlite_settings, ssh_device,
+                                                               tmp_path):  # fmt: skip
+    scheduler = start_scheduler(sqlite_settings, tmp_path / "scheduler.log")
+    try:
+        wo_id = approved_work_order(sqlite_settings, ssh_device["new"])
+        with session_scope(sqlite_settings.database_url) as db:
+            result = act(db, wo_id, Action.IMPLEMENT, actor=INES, now=now(), comment="go")
+        assert result.work_order.status is S.PUSH_IN_PROGRESS
+        final = wait_for_status(sqlite_settings, wo_id, {S.COMPLETED, S.FAILED})
+        with session_scope(sqlite_settings.database_url) as db:
+            reason = get_work_order(db, wo_id).reason
+        assert final is S.COMPLETED, reason
+        wait_for_fingerprint("127.0.0.1", ssh_device["port"], ssh_device["new"])
+        with session_scope(sqlite_settings.database_url) as db:
+            attempts = db.scalar(select(func.count()).select_from(PushAttempt)
+                                 .where(PushAttempt.work_order_id == wo_id))  # fmt: skip
+        assert attempts == 1
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=15)
+
+
+def test_scheduled_push_fires_at_its_time(sqlite_settings, ssh_device, tmp_path):
+    scheduler = start_scheduler(sqlite_settings, tmp_path / "scheduler.log")
+    try:
+        wo_id = approved_work_order(sqlite_settings, ssh_device["new"])
+        at = now() + timedelta(seconds=5)
+        with session_scope(sqlite_settings.database_url) as db:
+            result = act(db, wo_id, Action.IMPLEMENT, actor=INES, now=now(), manual=False, at=at)
+        assert result.work_order.status is S.SCHEDULED
+        time.sleep(2)
+        with session_scope(sqlite_settings.database_url) as db:
+            assert get_work_order(db, wo_id).status is S.SCHEDULED  # not before its time
+        assert tls_fingerprint("127.0.0.1", ssh_device["port"]) == ssh_device["old"]
+        assert wait_for_status(sqlite_settings, wo_id, {S.COMPLETED, S.FAILED}) is S.COMPLETED
+        assert now() >= at
+        wait_for_fingerprint("127.0.0.1", ssh_device["port"], ssh_device["new"])
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=15)
+
+
+def test_scheduler_killed_mid_push_is_reconciled(sqlite_settings, tmp_path):
+    marker = tmp_path / "reload-started"
+    fingerprint = local_push_setup(
+        sqlite_settings,
+        load_vault(sqlite_settings)[0],
+        tmp_path,
+        reload_command=f"touch {marker}; sleep 60",
+    )
+    scheduler = start_scheduler(sqlite_settings, tmp_path / "scheduler.log")
+    wo_id = approved_work_order(sqlite_settings, fingerprint)
+    with session_scope(sqlite_settings.database_url) as db:
+        act(db, wo_id, Action.IMPLEMENT, actor=INES, now=now())
+    deadline = time.monotonic() + 20
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the push never reached its reload command"
+        time.sleep(0.1)
+    os.killpg(scheduler.pid, signal.SIGKILL)  # kill -9 the scheduler and its reload command
+    scheduler.wait(timeout=10)
+    with session_scope(sqlite_settings.database_url) as db:
+        assert get_work_order(db, wo_id).status is S.PUSH_IN_PROGRESS  # left behind
+    restarted = start_scheduler(sqlite_settings, tmp_path / "scheduler.log")
+    try:
+        assert wait_for_status(sqlite_settings, wo_id, {S.FAILED, S.COMPLETED}) is S.FAILED
+        time.sleep(1.5)  # a few dispatch ticks: it must not be picked up again
+        with session_scope(sqlite_settings.database_url) as db:
+            view = get_work_order(db, wo_id)
+            attempts = db.scalar(select(func.count()).select_from(PushAttempt)
+                                 .where(PushAttempt.work_order_id == wo_id))  # fmt: skip
+            stuck = db.scalar(select(func.count()).select_from(WorkOrder)
+                              .where(WorkOrder.status == S.PUSH_IN_PROGRESS.value))  # fmt: skip
+        assert view.status is S.FAILED and view.reason.startswith("interrupted")
+        assert attempts == 0 and stuck == 0  # never pushed twice, nothing left in progress
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=15)
