@@ -79,8 +79,15 @@ def test_import_json_shape_and_exit_code(cli, tmp_path):
     by_path = {Path(r["path"]).name: r for r in records}
     assert set(by_path) == {"a.pem", "a.key", "junk.txt"}
     for record in records:
-        assert {"path", "result", "reason", "fingerprint_sha256", "common_name", "not_after",
-                "status"} <= set(record)  # fmt: skip
+        assert {
+            "path",
+            "result",
+            "reason",
+            "fingerprint_sha256",
+            "common_name",
+            "not_after",
+            "status",
+        } <= set(record)
     assert by_path["a.pem"]["result"] == "imported"
     assert by_path["a.pem"]["status"] == "green"
     assert by_path["a.key"]["result"] == "imported"
@@ -97,8 +104,12 @@ def test_demo_covers_every_colour_and_runs_once(cli):
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert {u["role"] for u in summary["users"]} == {
-        "operator", "reviewer", "implementer", "manager", "admin",
-    }  # fmt: skip
+        "operator",
+        "reviewer",
+        "implementer",
+        "manager",
+        "admin",
+    }
     assert summary["certificates_added"] >= 24
     listed = json.loads(cli("certs", "list", "--json").stdout)
     assert {r["status"] for r in listed} == {s.value for s in Status}
@@ -146,8 +157,17 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
             }
         )
     )
-    added = cli("connectors", "add", "dev-local", "--type", "local", "--config",
-                str(tmp_path / "local.json"), "--as", "op")  # fmt: skip
+    added = cli(
+        "connectors",
+        "add",
+        "dev-local",
+        "--type",
+        "local",
+        "--config",
+        str(tmp_path / "local.json"),
+        "--as",
+        "op",
+    )
     assert added.returncode == 0, added.stderr
     assert "1 endpoint(s)" in added.stdout
     ssh = cli(
@@ -170,13 +190,102 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
     assert "already" in cli("connectors", "bind", "dev-local", "--cert", fingerprint).stdout
     refused = cli("push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as", "op")
     assert refused.returncode == 1 and "may not push without approval" in refused.stderr
-    pushed = cli("push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as",
-                 "root-admin", "--json")  # fmt: skip
+    pushed = cli(
+        "push",
+        "run",
+        "--cert",
+        fingerprint,
+        "--connector",
+        "dev-local",
+        "--as",
+        "root-admin",
+        "--json",
+    )
     assert pushed.returncode == 0, pushed.stderr
     assert json.loads(pushed.stdout)["outcome"] == "installed"
     assert (target / "site.crt").read_bytes() == c.pem(cert)
-    again = cli("push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as",
-                "root-admin")  # fmt: skip
+    again = cli(
+        "push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as", "root-admin"
+    )
     assert again.stdout.startswith("already_installed")
     tested = cli("connectors", "test", "dev-local")
     assert tested.returncode == 0 and tested.stdout.startswith("ok")
+
+
+def test_workflow_from_the_command_line(cli, tmp_path):
+    cert, key = c.make_cert("cli-wf.example")
+    (tmp_path / "c.pem").write_bytes(c.pem(cert) + c.key_pem(key))
+    fingerprint = cert.fingerprint(c.hashes.SHA256()).hex()
+    assert cli("db", "upgrade").returncode == 0
+    cli("import", str(tmp_path / "c.pem"))
+    for name, role in (
+        ("olivia", "operator"),
+        ("ravi", "reviewer"),
+        ("ines", "implementer"),
+        ("adam", "admin"),
+    ):
+        cli("users", "add", name, "--role", role, "--password-stdin", stdin="long-password\n")
+    (tmp_path / "local.json").write_text(
+        json.dumps({"cert_path": str(tmp_path / "d.crt"), "key_path": str(tmp_path / "d.key")})
+    )
+    cli("connectors", "add", "dev", "--type", "local", "--config", str(tmp_path / "local.json"))
+    cli("connectors", "bind", "dev", "--cert", fingerprint)
+
+    refused = cli("push", "request", "--cert", fingerprint, "--as", "ravi")
+    assert refused.returncode == 1 and "may not request a push" in refused.stderr
+    made = cli(
+        "push", "request", "--cert", fingerprint, "--comment", "renewal", "--as", "olivia", "--json"
+    )
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
+    assert created["request_id"].startswith("REQ-")
+    [wo] = created["work_orders"]
+    listed = json.loads(cli("workorders", "list", "--json").stdout)
+    assert listed == [
+        {
+            "id": wo["id"],
+            "request_id": created["request_id"],
+            "status": "Push-Approval Pending",
+            "connector": "dev",
+            "certificate": fingerprint,
+            "scheduled_at": None,
+            "requester": "olivia",
+            "reason": "",
+        }
+    ]
+    own = cli("workorders", "approve", wo["id"], "--as", "olivia")
+    assert own.returncode == 1 and "needs the reviewer role" in own.stderr
+    assert cli("workorders", "approve", wo["id"], "--as", "ravi").returncode == 0
+    assert json.loads(cli("workorders", "list", "--json").stdout)[0]["status"] == (
+        "Push-Review In Progress"
+    )
+    past = cli("workorders", "implement", wo["id"], "--at", "2020-01-01T00:00Z", "--as", "ines")
+    assert past.returncode == 1 and "in the past" in past.stderr
+    naive = cli("workorders", "implement", wo["id"], "--at", "2030-01-01T00:00", "--as", "ines")
+    assert naive.returncode == 1 and "time zone" in naive.stderr
+    later = cli("workorders", "implement", wo["id"], "--at", "2099-01-01T00:00Z", "--as", "ines")
+    assert later.returncode == 1 and "days ahead" in later.stderr
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    scheduled = cli("workorders", "implement", wo["id"], "--at", soon, "--as", "ines")
+    assert scheduled.returncode == 0 and "Push-Scheduled" in scheduled.stdout
+    [row] = json.loads(cli("workorders", "list", "--json", "--status", "Push-Scheduled").stdout)
+    assert datetime.fromisoformat(row["scheduled_at"]) == datetime.fromisoformat(soon)
+    assert cli("workorders", "reject", wo["id"], "--as", "ines").returncode == 1
+    cancelled = cli("workorders", "cancel", wo["id"], "--comment", "window moved", "--as", "olivia")
+    assert cancelled.returncode == 0 and "Cancelled" in cancelled.stdout
+    assert "1. Approve: reviewer" in cli("policy", "show").stdout
+    denied = cli("policy", "set", "Approve:reviewer", "Implement:implementer", "--as", "ines")
+    assert denied.returncode == 1 and "may not change the approval policy" in denied.stderr
+    three = cli(
+        "policy",
+        "set",
+        "Approve:reviewer",
+        "Security:manager",
+        "Implement:implementer",
+        "--as",
+        "adam",
+    )
+    assert three.returncode == 0, three.stderr
+    assert "2. Security: manager" in cli("policy", "show").stdout
