@@ -15,3 +15,12 @@ dagcomponentfuncs.StatusBadge = function (props) {
     props.value
   );
 };
+
+// A link to a certificate's topology; the href is built on the server from the
+// fingerprint, the visible text is a React child (escaped).
+dagcomponentfuncs.TopologyLink = function (props) {
+  if (!props.data) {
+    return null;
+  }
+  return React.createElement("a", { href: props.data.topology_href }, props.value);
+};

@@ -27,6 +27,7 @@ def _shell() -> html.Div:
     return html.Div(
         [
             dcc.Location(id=ids.URL),
+            dcc.Store(id=ids.BROWSER_TZ),
             navbar(),
             dbc.Container(dash.page_container, fluid=True, className="pb-4"),
         ]
@@ -67,11 +68,14 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.layout = _shell
     # Callbacks register on import, once per process.
     from dashboard.callbacks import (  # noqa: F401
+        approval,
+        audit,
         client_certificates,
         connectors,
         import_upload,
         shell,
         topology,
+        workorders,
     )
 
     return app

@@ -107,6 +107,8 @@ def _stylesheet() -> list[dict[str, Any]]:
             },
         },
         {"selector": ".endpoint-more", "style": {"border-style": "dotted"}},
+        # A work order still in flight: a double border, so the eye finds what is moving.
+        {"selector": ".workorder-open", "style": {"border-style": "double", "border-width": 6}},
         {"selector": "edge", "style": {"width": 2, "line-color": "#9aa", "curve-style": "bezier"}},
         {"selector": ":selected", "style": {"border-width": 4, "border-color": "#0d6efd"}},
     ]
@@ -167,17 +169,40 @@ def certificate_node(detail: CertificateDetail) -> Element:
     }
 
 
+def work_order_line(connector: ConnectorView) -> str:
+    """ "WO-000123 · Push-Review In Progress": the work order beside the connector, or ""."""
+    if not connector.work_order:
+        return ""
+    return f"{connector.work_order} · {connector.work_order_status or ''}".strip()
+
+
 def connector_node(connector: ConnectorView) -> Element:
-    """A connector: name, push state and (when short) its detail, coloured by the state."""
+    """A connector: name, its work order, push state and (when short) its detail.
+
+    Coloured by the push state; a work order still in flight adds a double border.
+    """
     style = CONNECTOR_STATES[connector.state]
     name = _one_line(connector.name) or "(unnamed connector)"
-    lines = [name, style.label]
+    lines = [name]
+    work_order = work_order_line(connector)
+    if work_order:
+        lines.append(work_order)
+    lines.append(style.label)
     detail = " ".join(connector.detail.split())
     if detail and len(detail) <= DETAIL_IN_LABEL:
         lines.append(detail)
     title = f"Connector {connector.name} ({connector.type})\n{style.label}: {style.meaning}"
     if detail:
         title += f"\n{connector.detail}"
+    if work_order:
+        title += f"\nWork order {work_order}"
+        if connector.run_at is not None:
+            title += f" (push at {connector.run_at:%Y-%m-%d %H:%M} UTC)"
+        if connector.work_order_reason:
+            title += f"\n{connector.work_order_reason}"
+    classes = f"connector connector-{connector.state.value}"
+    if work_order and not connector.work_order_final:
+        classes += " workorder-open"
     return {
         "data": {
             "id": f"connector-{connector.id}",
@@ -186,10 +211,12 @@ def connector_node(connector: ConnectorView) -> Element:
             "connector_id": connector.id,
             "connector_type": connector.type,
             "state": connector.state.value,
+            "work_order": connector.work_order,
+            "work_order_status": connector.work_order_status,
             "endpoint_count": len(connector.endpoints),
             "title": f"{title}\n{_count_phrase(len(connector.endpoints))}",
         },
-        "classes": f"connector connector-{connector.state.value}",
+        "classes": classes,
     }
 
 

@@ -23,6 +23,7 @@ class Settings:
     missed_grace_minutes: int = 60
     schedule_horizon_days: int = 90
     push_parallelism: int = 4
+    demo_first_port: int = 18443
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -47,4 +48,5 @@ class Settings:
             missed_grace_minutes=int(env.get("CERTPUSH_MISSED_GRACE_MINUTES", 60)),
             schedule_horizon_days=int(env.get("CERTPUSH_SCHEDULE_HORIZON_DAYS", 90)),
             push_parallelism=int(env.get("CERTPUSH_PUSH_PARALLELISM", 4)),
+            demo_first_port=int(env.get("CERTPUSH_DEMO_PORT", 18443)),
         )

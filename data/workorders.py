@@ -53,6 +53,7 @@ PAST_TENSE = {
     "reschedule": "rescheduled",
     "request": "requested",
     "start": "started",
+    "claim": "claimed",
     "complete": "completed",
     "fail": "failed",
 }
@@ -371,7 +372,7 @@ def act(
     if wo is None:
         return ActionResult(False, f"no work order {label}")
     session.refresh(wo)
-    version = wo.version
+    version, before = wo.version, wo.status
     try:
         decision = decide(
             _facts(session, wo),
@@ -417,7 +418,7 @@ def act(
         note = f"{comment} (push at {decision.run_at:%Y-%m-%d %H:%M} UTC)".strip()
     elif decision.proposed_at:
         note = f"{comment} (proposed push at {decision.proposed_at:%Y-%m-%d %H:%M} UTC)".strip()
-    _event(session, wo_id, actor=actor.username, action=action.value, before=wo.status,
+    _event(session, wo_id, actor=actor.username, action=action.value, before=before,
            after=decision.status.value, comment=note, now=now)  # fmt: skip
     audit.record(session, actor=actor.username, action=f"workorder.{action.value}", now=now,
                  target=label, detail=note)  # fmt: skip
@@ -441,12 +442,13 @@ def _system_transition(
     owner: str | None = None,
     lease_until: datetime | None = None,
 ) -> bool:
+    before, version = wo.status, wo.version  # the UPDATE below refreshes the ORM object
     changed = session.execute(
         update(WorkOrder)
-        .where(WorkOrder.id == wo.id, WorkOrder.version == wo.version)
+        .where(WorkOrder.id == wo.id, WorkOrder.version == version)
         .values(
             status=to.value,
-            version=wo.version + 1,
+            version=version + 1,
             reason=reason or wo.reason,
             lease_owner=owner,
             lease_until=lease_until,
@@ -454,7 +456,7 @@ def _system_transition(
         )
     ).rowcount
     if changed:
-        _event(session, wo.id, actor="scheduler", action=action, before=wo.status,
+        _event(session, wo.id, actor="scheduler", action=action, before=before,
                after=to.value, comment=reason, now=now)  # fmt: skip
         audit.record(session, actor="scheduler", action=f"workorder.{action}", now=now,
                      target=work_order_id(wo.id), detail=reason)  # fmt: skip

@@ -262,7 +262,8 @@ def demo(
         typer.echo("demo users already exist; their passwords were printed when they were made")
     typer.echo(f"demo certificates: {summary.certificates_added} added")
     server = "a private nginx" if nginx_binary() else "the built-in TLS server (no nginx found)"
-    typer.echo(f"demo devices: {devices} added, served by {server} on 127.0.0.1:18443+")
+    first = settings.demo_first_port
+    typer.echo(f"demo devices: {devices} added, served by {server} on 127.0.0.1:{first}+")
 
 
 @app.command()

@@ -37,7 +37,6 @@ from data.connectors import add_connector, bind
 from data.crypto import Vault
 from data.models import Certificate, Connector
 
-FIRST_PORT = 18443
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 # Demo certificates that get a device: (common name, device name). Kept apart from the
 # certificates the browser tests add connectors to.
@@ -82,7 +81,7 @@ def nginx_binary() -> str | None:
 def _devices(settings: Settings) -> list[DemoDevice]:
     root = devices_root(settings)
     return [
-        DemoDevice(name, cn, FIRST_PORT + i, root / name)
+        DemoDevice(name, cn, settings.demo_first_port + i, root / name)
         for i, (cn, name) in enumerate(DEMO_DEVICES)
     ]
 

@@ -76,6 +76,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_port_range(count: int, host: str = "127.0.0.1") -> int:
+    """The first of ``count`` consecutive ports that were all free a moment ago."""
+    import random
+
+    for _ in range(200):
+        base = random.randint(20000, 40000)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(s)
+                s.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise ServerError(f"no {count} consecutive free ports found")
+
+
 def ipv6_loopback_available() -> bool:
     """Whether ``::1`` can be bound here (containers often run without IPv6)."""
     if not socket.has_ipv6:

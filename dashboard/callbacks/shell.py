@@ -1,18 +1,19 @@
-"""Callbacks of the page shell: who is logged in, and the overview counts."""
+"""Callbacks of the page shell: who is logged in, the browser's time zone, the menu
+entries a role may use, and the overview counts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, html
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, html
 
 from dashboard import ids
 from dashboard.auth import acting_user, require_permission, settings
 from dashboard.components.status import status_badge
 from data.db import session_scope
 from data.domain.errors import AuthError
-from data.domain.roles import Permission
+from data.domain.roles import Permission, can
 from data.queries import status_counts
 
 
@@ -23,6 +24,25 @@ def show_user(_pathname: str | None) -> str:
     except AuthError:
         return ""
     return f"{user.username} ({user.role.value})"
+
+
+# The browser's IANA zone and UTC offset, read once per page load (assets/certpush.js).
+clientside_callback(
+    ClientsideFunction(namespace="certpush", function_name="browserTimeZone"),
+    Output(ids.BROWSER_TZ, "data"),
+    Input(ids.URL, "pathname"),
+    State(ids.BROWSER_TZ, "data"),
+)
+
+
+@callback(Output(ids.NAV_AUDIT_ITEM, "className"), Input(ids.URL, "pathname"))
+def show_audit_link(_pathname: str | None) -> str:
+    """A convenience only: the audit page refuses other roles in its own callback."""
+    try:
+        user = acting_user()
+    except AuthError:
+        return "d-none"
+    return "" if can(user.role, Permission.VIEW_AUDIT) else "d-none"
 
 
 @callback(Output(ids.OVERVIEW_COUNTS, "children"), Input(ids.URL, "pathname"))

@@ -7,16 +7,19 @@ form without any UI code of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, tzinfo
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.graph import work_order_line
+from dashboard.timezones import local_and_utc
 from data.connectors import ConnectorInfo
 from data.domain.connector_specs import ConnectorSpec
 from data.domain.nodes import CONNECTOR_STATES, ConnectorView
 
-TABLE_HEADERS = ("Connector", "Type", "State", "Endpoints", "", "")
+TABLE_HEADERS = ("Connector", "Type", "State", "Endpoints", "Work order", "", "")
 
 
 def connector_field_id(name: str) -> dict[str, str]:
@@ -178,10 +181,29 @@ def config_errors(errors: Mapping[str, str]) -> dbc.Alert:
     )
 
 
+def work_order_cell(view: ConnectorView, zone: tzinfo = UTC) -> html.Td:
+    """The newest work order beside the connector, with its push time when scheduled."""
+    line = work_order_line(view)
+    if not line:
+        return html.Td("—", className="text-muted")
+    parts: list = [html.Span(line, className="workorder-label")]
+    if view.run_at is not None:
+        parts += [html.Br(), html.Small(f"push at {local_and_utc(view.run_at, zone)}")]
+    if view.work_order_reason:
+        parts += [html.Br(), html.Small(view.work_order_reason, className="text-danger")]
+    return html.Td(parts, className="workorder-cell")
+
+
 def connectors_panel(
-    views: Sequence[ConnectorView], others: Sequence[ConnectorInfo], can_manage: bool
+    views: Sequence[ConnectorView],
+    others: Sequence[ConnectorInfo],
+    can_manage: bool,
+    *,
+    can_request: bool = True,
+    zone: tzinfo = UTC,
 ) -> html.Div:
-    """Bound connectors, Push to Device when there is one, and the ways to add one."""
+    """Bound connectors with their work orders, Push to Device when there is one, and the
+    ways to add one."""
     children: list = []
     if not views:
         children.append(
@@ -203,6 +225,7 @@ def connectors_panel(
                     html.Td(v.type),
                     html.Td(CONNECTOR_STATES[v.state].label, title=v.detail),
                     html.Td(f"{len(v.endpoints):,}"),
+                    work_order_cell(v, zone),
                     html.Td(
                         dbc.Button(
                             "Edit endpoints",
@@ -228,14 +251,7 @@ def connectors_panel(
         children.append(
             dbc.Table(
                 [
-                    html.Thead(
-                        html.Tr(
-                            [
-                                html.Th(h)
-                                for h in ("Connector", "Type", "State", "Endpoints", "", "")
-                            ]
-                        )
-                    ),
+                    html.Thead(html.Tr([html.Th(h) for h in TABLE_HEADERS])),
                     html.Tbody(rows),
                 ],
                 size="sm",
@@ -243,7 +259,14 @@ def connectors_panel(
             )
         )
         children.append(
-            dbc.Button("Push to Device", id=ids.PUSH_TO_DEVICE, color="success", className="me-2")
+            dbc.Button(
+                "Push to Device",
+                id=ids.PUSH_TO_DEVICE,
+                color="success",
+                className="me-2",
+                disabled=not can_request,
+                title=None if can_request else "Only operators and admins request pushes.",
+            )
         )
     actions: list = [
         dbc.Button(

@@ -29,7 +29,22 @@ def navbar() -> dbc.Navbar:
         dbc.Container(
             [
                 dbc.NavbarBrand("certpush", href="/"),
-                dbc.Nav([dbc.NavItem(dbc.NavLink("Overview", href="/")), cert_menu], navbar=True),
+                dbc.Nav(
+                    [
+                        dbc.NavItem(dbc.NavLink("Overview", href="/")),
+                        cert_menu,
+                        dbc.NavItem(
+                            dbc.NavLink("Work orders", href="/workorders", id=ids.NAV_WORKORDERS)
+                        ),
+                        # Shown to admins and managers by a callback; the page checks again.
+                        dbc.NavItem(
+                            dbc.NavLink("Audit trail", href="/audit", id=ids.NAV_AUDIT),
+                            id=ids.NAV_AUDIT_ITEM,
+                            className="d-none",
+                        ),
+                    ],
+                    navbar=True,
+                ),
                 dbc.Nav(
                     [
                         html.Span(id=ids.NAVBAR_USER, className="navbar-text me-3"),

@@ -1,6 +1,8 @@
 """A certificate's topology: certificate -> app connectors -> devices -> IP:port endpoints.
 
-The layout is a skeleton; a login-checked callback fills it from the database.
+The layout is a skeleton; a login-checked callback fills it from the database. Push to
+Device and the approval buttons act on the certificate's work orders; while one of them
+is in flight the page polls and redraws when something changed, without a reload.
 """
 
 import dash
@@ -9,10 +11,19 @@ import dash_cytoscape as cyto
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.components.approval import (
+    action_buttons,
+    action_message,
+    approval_dialog,
+    push_confirm_dialog,
+)
 from dashboard.components.connectors import connector_dialog, endpoints_dialog
 from dashboard.components.status import status_legend
 from dashboard.graph import LAYOUT, STYLESHEET
 from data.connectors import known_specs
+
+# How often the page asks whether a work order changed, while one is in flight.
+WORK_ORDER_POLL_MS = 3000
 
 dash.register_page(
     __name__,
@@ -28,15 +39,23 @@ def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
             dcc.Store(id=ids.TOPOLOGY_FINGERPRINT, data=fingerprint),
             dcc.Store(id=ids.TOPOLOGY_REFRESH),
             dcc.Store(id=ids.TOPOLOGY_EXPANDED, data=[]),
+            dcc.Store(id=ids.TOPOLOGY_WO_STATE),
+            dcc.Interval(id=ids.TOPOLOGY_WO_POLL, interval=WORK_ORDER_POLL_MS, disabled=True),
             connector_dialog(known_specs()),
             endpoints_dialog(),
+            push_confirm_dialog(),
+            approval_dialog(),
             html.Div(
                 [
                     dcc.Link("← Client Certificate", href="/certificates/client"),
+                    html.Span(" · ", className="text-muted"),
+                    dcc.Link("Work orders", href="/workorders"),
                     html.H2(id=ids.TOPOLOGY_TITLE, className="mt-2"),
                 ]
             ),
             dbc.Alert(id=ids.TOPOLOGY_ERROR, color="danger", is_open=False),
+            action_message(),
+            action_buttons(),
             dbc.Row(
                 [
                     dbc.Col(

@@ -1,8 +1,8 @@
 """States of the topology's connector and endpoint nodes, and how each looks.
 
 Certificates take their colour from status.py; connectors show the state of
-their latest push (later: their work order), endpoints their latest
-verification outcome. Like STATUS_TABLE, these tables are the only place these
+their latest push (and, beside it, their latest work order), endpoints their
+latest verification outcome. Like STATUS_TABLE, these tables are the only place these
 colours are spelt.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class ConnectorState(enum.StrEnum):
@@ -76,3 +77,9 @@ class ConnectorView:
     state: ConnectorState
     endpoints: tuple[EndpointView, ...]
     detail: str = ""  # e.g. "installed 2026-11-27 15:02 UTC" or the failure reason
+    # The newest work order on this connector for this certificate, when there is one.
+    work_order: str | None = None  # "WO-000123"
+    work_order_status: str | None = None  # a WorkOrderStatus label, "Push-Scheduled"
+    run_at: datetime | None = None  # when a Push-Scheduled work order runs (UTC)
+    work_order_final: bool = True  # False while the work order can still change
+    work_order_reason: str = ""  # why it failed, e.g. "missed schedule: ..."

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port_range
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -48,9 +50,11 @@ def _cli(env: dict[str, str], *args: str) -> str:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> Iterator[dict]:
-    """certpush demo + serve on a free port; yields its URL, demo users and env."""
+    """certpush demo + serve (scheduler and demo devices too) on a free port; yields its URL,
+    demo users and env."""
     instance = tmp_path_factory.mktemp("e2e-instance")
-    env = {**os.environ, "CERTPUSH_INSTANCE": str(instance)}
+    demo_port = free_port_range(5)  # not the default 18443: a `make run` may be up
+    env = {**os.environ, "CERTPUSH_INSTANCE": str(instance), "CERTPUSH_DEMO_PORT": str(demo_port)}
     env.pop("DATABASE_URL", None)
     demo = json.loads(_cli(env, "demo", "--json"))
     port = _free_port()
@@ -66,6 +70,8 @@ def live_server(tmp_path_factory) -> Iterator[dict]:
             "--workers",
             "2",
             "--with-scheduler",
+            # The demo devices really serve TLS, so a push from the browser really lands.
+            "--with-demo-devices",
         ],
         env=env,
         stdout=log,
@@ -85,6 +91,7 @@ def live_server(tmp_path_factory) -> Iterator[dict]:
     try:
         yield {
             "url": url,
+            "demo_port": demo_port,
             "users": {u["role"]: u for u in demo["users"]},
             "env": env,
             "instance": instance,

@@ -109,12 +109,13 @@ def test_conn004_edit_endpoints_of_a_bound_connector(page, live_server):
     login(page, live_server, "operator")
     open_topology(page, live_server, "payments-api.corp.example")  # a demo device is bound
     page.click('[id=\'{"name":"demo-payments-nginx","type":"connector-edit-endpoints"}\']')
+    port = live_server["demo_port"]
     text = page.locator("#endpoints-text")
-    expect(text).to_have_value("127.0.0.1:18443 payments-api.corp.example")
-    text.fill("127.0.0.1:18443 payments-api.corp.example\nbad line here")
+    expect(text).to_have_value(f"127.0.0.1:{port} payments-api.corp.example")
+    text.fill(f"127.0.0.1:{port} payments-api.corp.example\nbad line here")
     page.click("#endpoints-save-btn")
     expect(page.locator("#connector-error-list")).to_contain_text("endpoints[2]")
-    text.fill("127.0.0.1:18443 payments-api.corp.example\n[::1]:18443")
+    text.fill(f"127.0.0.1:{port} payments-api.corp.example\n[::1]:{port}")
     page.click("#endpoints-save-btn")
     row = page.locator("#topology-connector-table tr", has_text="demo-payments-nginx")
     expect(row.locator("td").nth(3)).to_have_text("2")

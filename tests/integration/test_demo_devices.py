@@ -12,12 +12,13 @@ import pytest
 
 from data.config import Settings
 from jobs.demo_devices import start_demo_devices
-from tests.servers import tls_fingerprint, wait_for_fingerprint
+from tests.servers import free_port_range, tls_fingerprint, wait_for_fingerprint
 
 
 @pytest.mark.parametrize("server", ["nginx", "builtin"])
 def test_demo_devices_serve_what_a_push_installs(tmp_path, server, monkeypatch):
     monkeypatch.setenv("CERTPUSH_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("CERTPUSH_DEMO_PORT", str(free_port_range(5)))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     if server == "builtin":
         monkeypatch.setenv("CERTPUSH_DEMO_SERVER", "builtin")

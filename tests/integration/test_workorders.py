@@ -109,9 +109,14 @@ def test_two_implementers_at_once_make_one_transition_and_one_push(settings, vau
                           lease=timedelta(minutes=5), limit=10)  # fmt: skip
         second = claim_due(db, owner="b", now=now(), grace=timedelta(hours=1),
                            lease=timedelta(minutes=5), limit=10)  # fmt: skip
-        actions = [e.action for e in history(db, wo_id)]
+        events = [(e.action, e.from_status, e.to_status) for e in history(db, wo_id)]
     assert first == [wo_id] and second == []  # only one scheduler may take it
-    assert actions == ["request", "approve", "implement", "claim"]
+    assert events == [
+        ("request", None, "Push-Approval Pending"),
+        ("approve", "Push-Approval Pending", "Push-Review In Progress"),
+        ("implement", "Push-Review In Progress", "Push In Progress"),
+        ("claim", "Push In Progress", "Push In Progress"),
+    ]
 
 
 def test_missed_schedule_fails_and_late_within_grace_runs(settings, vault, tmp_path):

@@ -296,3 +296,58 @@ def test_layout_is_one_that_does_not_freeze_the_tab():
     assert LAYOUT["name"] in ("breadthfirst", "concentric")  # cose: STACK.md, never
     if LAYOUT["name"] == "breadthfirst":
         assert LAYOUT["roots"] == "#certificate" and LAYOUT["directed"] is True
+
+
+def test_a_connector_shows_its_work_order_id_and_status_beside_it():
+    from dataclasses import replace
+
+    pending = replace(
+        connector(9, mixed(match=1), state=ConnectorState.NOT_PUSHED),
+        work_order="WO-000123",
+        work_order_status="Push-Review In Progress",
+        work_order_final=False,
+    )
+    node = by_id(topology_elements(certificate(), [pending]), "connector-9")
+    assert node["data"]["label"] == "lb-9\nWO-000123 · Push-Review In Progress\nNot pushed"
+    assert node["data"]["work_order"] == "WO-000123"
+    assert node["data"]["work_order_status"] == "Push-Review In Progress"
+    assert node["classes"] == "connector connector-not-pushed workorder-open"
+    assert "Work order WO-000123 · Push-Review In Progress" in node["data"]["title"]
+
+
+def test_a_scheduled_or_failed_work_order_says_when_or_why_on_hover_only():
+    from dataclasses import replace
+
+    at = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+    scheduled = replace(
+        connector(1, []),
+        work_order="WO-000001",
+        work_order_status="Push-Scheduled",
+        run_at=at,
+        work_order_final=False,
+    )
+    failed = replace(
+        connector(2, [], state=ConnectorState.FAILED),
+        work_order="WO-000002",
+        work_order_status="Failed",
+        work_order_reason="missed schedule: the scheduler was down",
+    )
+    elements = topology_elements(certificate(), [scheduled, failed])
+    one, two = by_id(elements, "connector-1"), by_id(elements, "connector-2")
+    assert one["data"]["label"] == "lb-1\nWO-000001 · Push-Scheduled\nInstalled"
+    assert "push at 2026-03-02 14:30 UTC" in one["data"]["title"]
+    assert two["classes"] == "connector connector-failed"  # final: no in-flight border
+    assert "missed schedule" in two["data"]["title"]
+    assert "missed schedule" not in two["data"]["label"]
+
+
+def test_work_order_classes_have_stylesheet_rules():
+    from dataclasses import replace
+
+    open_one = replace(
+        connector(1, []), work_order="WO-1", work_order_status="Push In Progress",
+        work_order_final=False,
+    )  # fmt: skip
+    elements = topology_elements(certificate(), [open_one])
+    used = {c for e in elements for c in e.get("classes", "").split()}
+    assert used - _selector_classes() == set()

@@ -1,0 +1,103 @@
+"""The work orders page's pieces: grid rows and one work order's history timeline.
+
+Every value is a string child or grid cell text, never HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import tzinfo
+from typing import Any
+from urllib.parse import quote
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashboard.timezones import local_and_utc
+from data.domain.workflow import WorkOrderStatus
+from data.workorders import PAST_TENSE, EventView, WorkOrderView
+
+MINE_OPTIONS = [
+    {"label": "All", "value": "all"},
+    {"label": "Mine to approve", "value": "approve"},
+    {"label": "Mine to implement", "value": "implement"},
+]
+# How each history action reads in the timeline ("ravi approved").
+VERBS = {**PAST_TENSE, "claim": "claimed"}
+ANY_STATUS = "any"
+STATUS_OPTIONS = [{"label": "Any status", "value": ANY_STATUS}] + [
+    {"label": s.value, "value": s.value} for s in WorkOrderStatus
+]
+
+
+def topology_href(fingerprint: str) -> str:
+    return f"/certificates/{quote(fingerprint, safe='')}/topology"
+
+
+def work_order_row(view: WorkOrderView, zone: tzinfo) -> dict[str, Any]:
+    """One grid row; times in the browser's zone and in UTC."""
+    scheduled = ""
+    if view.status is WorkOrderStatus.SCHEDULED and view.run_at:
+        scheduled = local_and_utc(view.run_at, zone)
+    return {
+        "id": view.id,
+        "work_order": view.label,
+        "request": view.request_label,
+        "status": view.status.value,
+        "certificate": view.common_name or view.certificate[:16],
+        "topology_href": topology_href(view.certificate),
+        "connector": view.connector,
+        "requester": view.requester,
+        "created": local_and_utc(view.created_at, zone),
+        "updated": local_and_utc(view.updated_at, zone),
+        "scheduled": scheduled,
+        "proposed": local_and_utc(view.proposed_at, zone) if view.proposed_at else "",
+        "reason": view.reason,
+    }
+
+
+def _event_item(event: EventView, zone: tzinfo) -> html.Li:
+    verb = VERBS.get(event.action, event.action)
+    change = f"{event.from_status or '—'} → {event.to_status}"
+    parts: list = [
+        html.Div(
+            [
+                html.Strong(event.actor),
+                f" {verb}",
+                html.Span(f" · {local_and_utc(event.at, zone)}", className="text-muted small"),
+            ]
+        ),
+        html.Div(change, className="small"),
+    ]
+    if event.comment:
+        parts.append(html.Div(event.comment, className="small fst-italic text-break"))
+    return html.Li(parts, className="list-group-item workorder-event")
+
+
+def timeline(view: WorkOrderView, events: Sequence[EventView], zone: tzinfo) -> dbc.Card:
+    """Who did what to one work order, when, from which status to which, with comments."""
+    name = view.common_name or view.certificate[:16]
+    head = [
+        html.Strong(f"{view.label} · {view.request_label} · {view.status.value}"),
+        html.Div(
+            [
+                f"{view.connector} ← ",
+                dcc.Link(name, href=topology_href(view.certificate)),
+                f" · requested by {view.requester}",
+            ],
+            className="small",
+        ),
+    ]
+    if view.reason:
+        failed = view.status is WorkOrderStatus.FAILED
+        head.append(
+            html.Div(view.reason, className="small " + ("text-danger" if failed else "text-muted"))
+        )
+    return dbc.Card(
+        [
+            dbc.CardHeader(head),
+            html.Ol(
+                [_event_item(e, zone) for e in events], className="list-group list-group-flush"
+            ),
+        ]
+    )
