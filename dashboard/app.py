@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         import_upload,
         shell,
         topology,
+        verify_now,
         workorders,
     )
 

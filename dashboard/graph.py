@@ -231,7 +231,8 @@ def endpoint_node(endpoint: EndpointView, connector_id: int) -> Element:
             "endpoint_id": endpoint.id,
             "connector_id": connector_id,
             "state": endpoint.state.value,
-            "title": f"{endpoint.address}\n{style.label}: {style.meaning}",
+            "title": f"{endpoint.address}\n{style.label}: {style.meaning}"
+            + (f"\n{endpoint.detail}" if endpoint.detail else ""),
         },
         "classes": f"endpoint endpoint-{endpoint.state.value}",
     }

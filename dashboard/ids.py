@@ -119,3 +119,7 @@ WORKORDERS_TIMELINE = "workorders-timeline"
 # audit trail page
 AUDIT_GRID = "audit-grid"
 AUDIT_ERROR = "audit-error"
+VERIFY_NOW = "verify-now-btn"
+VERIFY_TASK = "verify-now-task"
+VERIFY_POLL = "verify-now-poll"
+VERIFY_STATUS = "verify-now-status"

@@ -24,6 +24,9 @@ class Settings:
     schedule_horizon_days: int = 90
     push_parallelism: int = 4
     demo_first_port: int = 18443
+    verify_minutes: int = 15
+    verify_concurrency: int = 128
+    verify_timeout: float = 5.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -49,4 +52,7 @@ class Settings:
             schedule_horizon_days=int(env.get("CERTPUSH_SCHEDULE_HORIZON_DAYS", 90)),
             push_parallelism=int(env.get("CERTPUSH_PUSH_PARALLELISM", 4)),
             demo_first_port=int(env.get("CERTPUSH_DEMO_PORT", 18443)),
+            verify_minutes=int(env.get("CERTPUSH_VERIFY_MINUTES", 15)),
+            verify_concurrency=int(env.get("CERTPUSH_VERIFY_CONCURRENCY", 128)),
+            verify_timeout=float(env.get("CERTPUSH_VERIFY_TIMEOUT", 5)),
         )

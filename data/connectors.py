@@ -29,8 +29,15 @@ from data.domain.connector_specs import (
     validate_settings,
 )
 from data.domain.errors import CertpushError, NotFound
-from data.domain.nodes import ConnectorState, ConnectorView, EndpointView
-from data.models import Binding, Certificate, Connector, Endpoint, PushAttempt
+from data.domain.nodes import ConnectorState, ConnectorView, EndpointView, endpoint_state
+from data.models import (
+    Binding,
+    Certificate,
+    Connector,
+    Endpoint,
+    PushAttempt,
+    VerificationResult,
+)
 
 SPEC_GROUP = "certpush.connector_specs"
 MAX_ENDPOINTS = 10_000
@@ -303,12 +310,37 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
     ):
         latest[attempt.connector_id] = attempt
     endpoints: dict[int, list[EndpointView]] = {i: [] for i in ids}
+    latest_result = (
+        select(VerificationResult.endpoint_id, func.max(VerificationResult.id).label("rid"))
+        .where(VerificationResult.connector_id.in_(ids))
+        .group_by(VerificationResult.endpoint_id)
+        .subquery()
+    )
     for e in session.execute(
-        select(Endpoint.id, Endpoint.connector_id, Endpoint.host, Endpoint.port, Endpoint.sni)
+        select(
+            Endpoint.id,
+            Endpoint.connector_id,
+            Endpoint.host,
+            Endpoint.port,
+            Endpoint.sni,
+            VerificationResult.outcome,
+            VerificationResult.reason,
+            VerificationResult.at,
+            VerificationResult.served_subject,
+            VerificationResult.served_not_after,
+            VerificationResult.served_fingerprint,
+            VerificationResult.expected_fingerprint,
+        )
+        .outerjoin(latest_result, latest_result.c.endpoint_id == Endpoint.id)
+        .outerjoin(VerificationResult, VerificationResult.id == latest_result.c.rid)
         .where(Endpoint.connector_id.in_(ids))
         .order_by(Endpoint.id)
     ):
-        endpoints[e.connector_id].append(EndpointView(e.id, e.host, e.port, e.sni or None))
+        endpoints[e.connector_id].append(
+            EndpointView(
+                e.id, e.host, e.port, e.sni or None, endpoint_state(e.outcome), _verified(e)
+            )
+        )
     views = []
     for c in connectors:
         attempt = latest.get(c.id)
@@ -321,6 +353,19 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
             detail = f"installed {attempt.finished_at or attempt.started_at:%Y-%m-%d %H:%M} UTC"
         views.append(ConnectorView(c.id, c.name, c.type, state, tuple(endpoints[c.id]), detail))
     return views
+
+
+def _verified(row: Any) -> str:
+    """What the latest sweep saw at an endpoint, for the topology's hover text."""
+    if row.outcome is None:
+        return ""
+    parts = [f"checked {row.at:%Y-%m-%d %H:%M} UTC: {row.reason}"]
+    if row.served_fingerprint:
+        expiry = f", expires {row.served_not_after:%Y-%m-%d}" if row.served_not_after else ""
+        parts.append(f"served {row.served_fingerprint[:16]}… {row.served_subject or ''}{expiry}")
+        if row.served_fingerprint != row.expected_fingerprint:
+            parts.append(f"expected {row.expected_fingerprint[:16]}…")
+    return "\n".join(parts)
 
 
 def record_push_attempt(

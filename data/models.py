@@ -273,6 +273,9 @@ class WorkOrder(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Decided by the first verification sweep after the push: "verified" or "failed".
+    verification: Mapped[str | None] = mapped_column(String(16))
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_work_orders_status", "status", "run_at"),
@@ -295,3 +298,45 @@ class WorkOrderEvent(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (Index("ix_work_order_events_wo", "work_order_id", "id"),)
+
+
+class VerificationSweep(Base):
+    """One run of the HTTPS verification job."""
+
+    __tablename__ = "verification_sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trigger: Mapped[str] = mapped_column(String(32))
+    endpoints: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class VerificationResult(Base):
+    """One endpoint probed in one sweep: what it served versus what it should serve."""
+
+    __tablename__ = "verification_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("verification_sweeps.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id", ondelete="CASCADE"))
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expected_fingerprint: Mapped[str] = mapped_column(String(64))
+    served_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    served_subject: Mapped[str | None] = mapped_column(String(1024))
+    served_not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    sni: Mapped[str | None] = mapped_column(String(255))
+    drift: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_verification_results_endpoint", "endpoint_id", "id"),
+        Index("ix_verification_results_at", "at"),
+        Index("ix_verification_results_work_order", "work_order_id"),
+    )

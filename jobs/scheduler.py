@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from data.config import Settings
 from data.db import engine_for
 from jobs.tasks import drain_tasks
+from jobs.verify import scheduled_sweep
 from jobs.workorders import dispatch_due_work_orders, reconcile_at_start
 
 log = logging.getLogger("certpush.scheduler")
@@ -49,6 +50,13 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         id="dispatch-work-orders",
         replace_existing=True,
         misfire_grace_time=5,
+    )
+    scheduler.add_job(
+        scheduled_sweep,
+        "interval",
+        minutes=settings.verify_minutes,
+        id="verification-sweep",
+        replace_existing=True,
     )
     scheduler.add_job(
         drain_tasks,

@@ -32,8 +32,28 @@ def _test_connection(vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
     return connector.check().to_json()
 
 
+def _verify_now(_vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
+    from jobs.verify import run_sweep
+
+    settings = Settings.from_env()
+    report = run_sweep(
+        settings.database_url,
+        certificate=payload.get("certificate"),
+        concurrency=settings.verify_concurrency,
+        timeout=settings.verify_timeout,
+        trigger="ui",
+    )
+    return {
+        "ok": True,
+        "summary": report.summary,
+        "endpoints": len(report.endpoints),
+        "message": f"{len(report.endpoints)} endpoint(s) checked",
+    }
+
+
 HANDLERS: dict[str, Callable[[Vault, dict[str, Any]], dict[str, Any]]] = {
     "connector.test": _test_connection,
+    "verify": _verify_now,
 }
 
 

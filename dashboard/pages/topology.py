@@ -55,7 +55,25 @@ def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
             ),
             dbc.Alert(id=ids.TOPOLOGY_ERROR, color="danger", is_open=False),
             action_message(),
-            action_buttons(),
+            html.Div(
+                [
+                    action_buttons(),
+                    dbc.Button(
+                        "Verify now",
+                        id=ids.VERIFY_NOW,
+                        color="outline-secondary",
+                        size="sm",
+                        className="ms-2",
+                        title="Handshake with this certificate's endpoints now",
+                    ),
+                    html.Span(id=ids.VERIFY_STATUS, className="ms-2 small"),
+                    dcc.Store(id=ids.VERIFY_TASK),
+                    dcc.Interval(
+                        id=ids.VERIFY_POLL, interval=500, disabled=True, max_intervals=240
+                    ),
+                ],
+                className="d-flex align-items-center flex-wrap mb-2",
+            ),
             dbc.Row(
                 [
                     dbc.Col(

@@ -41,6 +41,18 @@ CONNECTOR_STATES: dict[ConnectorState, NodeStyle] = {
     ConnectorState.FAILED: NodeStyle("Push failed", "#8d8d8d", "The latest push failed."),
 }
 
+
+def endpoint_state(outcome: str | None) -> EndpointState:
+    """The node state for a verification outcome (see data/domain/verification.py)."""
+    if outcome is None:
+        return EndpointState.UNVERIFIED
+    if outcome == "match":
+        return EndpointState.MATCH
+    if outcome == "mismatch":
+        return EndpointState.MISMATCH
+    return EndpointState.UNREACHABLE
+
+
 ENDPOINT_STATES: dict[EndpointState, NodeStyle] = {
     EndpointState.UNVERIFIED: NodeStyle("Unverified", "#e9ecef", "Not checked yet."),
     EndpointState.MATCH: NodeStyle("Match", "#2a9d4b", "Serves the expected certificate."),
@@ -60,6 +72,7 @@ class EndpointView:
     port: int
     sni: str | None
     state: EndpointState = EndpointState.UNVERIFIED
+    detail: str = ""  # latest verification: outcome reason, served vs expected certificate
 
     @property
     def address(self) -> str:

@@ -1,0 +1,44 @@
+"""What a TLS probe found, and what it means for pushes and certificates.
+
+Pure rules: the sweep (jobs/verify.py) feeds them facts and stores the verdicts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+
+class ProbeOutcome(enum.StrEnum):
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    RESET = "reset"
+    TLS_ERROR = "tls_error"
+    NOT_TLS = "not_tls"
+    DNS_ERROR = "dns_error"
+    UNREACHABLE = "unreachable"
+
+
+def push_verdict(outcomes: Iterable[ProbeOutcome]) -> str | None:
+    """The first sweep after a push decides it: verified when every endpoint matched."""
+    seen = list(outcomes)
+    if not seen:
+        return None
+    return "verified" if all(o is ProbeOutcome.MATCH for o in seen) else "failed"
+
+
+def is_drift(
+    outcome: ProbeOutcome,
+    served: str | None,
+    matched_before: bool,
+    pushed_by_us: set[str],
+) -> bool:
+    """An endpoint that had served our certificate now serves one no work order of ours pushed."""
+    return (
+        outcome is ProbeOutcome.MISMATCH
+        and matched_before
+        and served is not None
+        and served not in pushed_by_us
+    )

@@ -1,0 +1,304 @@
+"""The HTTPS verification sweep: is the certificate we pushed what every endpoint serves?
+
+For every endpoint of every connector that has a pushed certificate, one bounded TLS
+handshake (jobs/probe.py) on a thread pool; results are written in bulk, in one
+transaction per sweep. The first sweep after a push decides whether that push is
+verified or failed verification (the certificate turns Gray); an endpoint that had
+served our certificate and now serves one no work order of ours pushed is drift
+(the certificate turns Mid Purple).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from data.config import Settings
+from data.connectors import certificate_by_fingerprint
+from data.db import session_scope
+from data.domain.connector_specs import EndpointSpec
+from data.domain.verification import ProbeOutcome, is_drift, push_verdict
+from data.models import (
+    Certificate,
+    Endpoint,
+    PushAttempt,
+    VerificationResult,
+    VerificationSweep,
+    WorkOrder,
+)
+from jobs.probe import ProbeResult, probe
+
+SUCCESS = ("installed", "already_installed")
+SETTLE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint_id: int
+    connector_id: int
+    certificate_id: int
+    expected: str
+    work_order_id: int | None
+    endpoint: EndpointSpec
+
+
+@dataclass
+class SweepReport:
+    sweep_id: int
+    endpoints: list[dict] = field(default_factory=list)
+    summary: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "sweep_id": self.sweep_id,
+            "endpoints": self.endpoints,
+            "summary": self.summary,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def targets(session: Session, certificate: str | None = None) -> list[Target]:
+    """Each connector's latest successfully pushed certificate, with the connector's endpoints."""
+    latest = (
+        select(PushAttempt.connector_id, func.max(PushAttempt.id).label("attempt_id"))
+        .where(PushAttempt.outcome.in_(SUCCESS))
+        .group_by(PushAttempt.connector_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Endpoint.id,
+            Endpoint.host,
+            Endpoint.port,
+            Endpoint.sni,
+            PushAttempt.connector_id,
+            PushAttempt.certificate_id,
+            PushAttempt.work_order_id,
+            Certificate.fingerprint_sha256,
+        )
+        .join(latest, latest.c.attempt_id == PushAttempt.id)
+        .join(Endpoint, Endpoint.connector_id == PushAttempt.connector_id)
+        .join(Certificate, Certificate.id == PushAttempt.certificate_id)
+        .order_by(Endpoint.id)
+    )
+    if certificate:
+        query = query.where(Certificate.id == certificate_by_fingerprint(session, certificate).id)
+    return [
+        Target(
+            r.id,
+            r.connector_id,
+            r.certificate_id,
+            r.fingerprint_sha256,
+            r.work_order_id,
+            EndpointSpec(r.host, r.port, r.sni or None),
+        )
+        for r in session.execute(query)
+    ]
+
+
+def probe_all(
+    items: list[Target],
+    *,
+    concurrency: int,
+    timeout: float,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[int, ProbeResult]:
+    """Probe every target with bounded concurrency; the whole run is bounded too."""
+    results: dict[int, ProbeResult] = {}
+    if not items:
+        return results
+    bound = timeout * (len(items) / max(1, concurrency) + 2) + 5
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+        futures = {pool.submit(probe, t.endpoint, t.expected, timeout): t for t in items}
+        try:
+            for done, future in enumerate(as_completed(futures, timeout=bound), start=1):
+                results[futures[future].endpoint_id] = future.result()
+                if on_progress is not None:
+                    on_progress(done, len(items))
+        except FuturesTimeout:
+            for future, target in futures.items():
+                if target.endpoint_id not in results:
+                    future.cancel()
+                    results[target.endpoint_id] = ProbeResult(
+                        ProbeOutcome.TIMEOUT, f"the sweep's time bound ({bound:.0f} s) ran out"
+                    )
+    return results
+
+
+def _record(session: Session, sweep_id: int, items: list[Target], results, now) -> list[dict]:
+    ids = [t.endpoint_id for t in items]
+    matched_before = {
+        (row.endpoint_id, row.expected_fingerprint)
+        for row in session.execute(
+            select(VerificationResult.endpoint_id, VerificationResult.expected_fingerprint)
+            .where(VerificationResult.endpoint_id.in_(ids), VerificationResult.outcome == "match")
+            .distinct()
+        )
+    }
+    pushed: dict[int, set[str]] = defaultdict(set)
+    for connector_id, fingerprint in session.execute(
+        select(PushAttempt.connector_id, Certificate.fingerprint_sha256)
+        .join(Certificate, Certificate.id == PushAttempt.certificate_id)
+        .where(PushAttempt.outcome.in_(SUCCESS))
+        .distinct()
+    ):
+        pushed[connector_id].add(fingerprint)
+    rows, report = [], []
+    for t in items:
+        r = results[t.endpoint_id]
+        drift = is_drift(
+            r.outcome,
+            r.served_fingerprint,
+            (t.endpoint_id, t.expected) in matched_before,
+            pushed[t.connector_id],
+        )
+        rows.append(
+            {
+                "sweep_id": sweep_id,
+                "endpoint_id": t.endpoint_id,
+                "connector_id": t.connector_id,
+                "certificate_id": t.certificate_id,
+                "work_order_id": t.work_order_id,
+                "at": now,
+                "expected_fingerprint": t.expected,
+                "served_fingerprint": r.served_fingerprint,
+                "served_subject": r.served_subject,
+                "served_not_after": r.served_not_after,
+                "outcome": r.outcome.value,
+                "reason": r.reason,
+                "latency_ms": r.latency_ms,
+                "sni": t.endpoint.sni,
+                "drift": drift,
+            }
+        )
+        report.append(
+            {
+                "host": t.endpoint.host,
+                "port": t.endpoint.port,
+                "sni": t.endpoint.sni,
+                "outcome": r.outcome.value,
+                "reason": r.reason,
+                "expected_fingerprint": t.expected,
+                "served_fingerprint": r.served_fingerprint,
+                "latency_ms": r.latency_ms,
+                "drift": drift,
+            }
+        )
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(VerificationResult), rows[start : start + 5000])
+    return rows
+
+
+def _decide(
+    session: Session, items: list[Target], rows: list[dict], now: datetime, settle: timedelta
+) -> None:
+    """Verdicts for pushes not yet judged, and the certificates' Gray / Mid Purple inputs.
+
+    A push that finished less than ``settle`` ago is not judged yet: right after a
+    reload, old workers may still answer some handshakes with the old certificate.
+    """
+    fresh = set(
+        session.scalars(
+            select(PushAttempt.work_order_id).where(
+                PushAttempt.work_order_id.is_not(None), PushAttempt.finished_at > now - settle
+            )
+        )
+    )
+    by_work_order: dict[int, list[ProbeOutcome]] = defaultdict(list)
+    drift_by_cert: dict[int, bool] = defaultdict(bool)
+    for row in rows:
+        if row["work_order_id"] is not None:
+            by_work_order[row["work_order_id"]].append(ProbeOutcome(row["outcome"]))
+        drift_by_cert[row["certificate_id"]] |= row["drift"]
+    failed_certs: set[int] = set()
+    for wo_id, outcomes in by_work_order.items():
+        if wo_id in fresh:
+            continue
+        verdict = push_verdict(outcomes)
+        changed = session.execute(
+            update(WorkOrder)
+            .where(WorkOrder.id == wo_id, WorkOrder.verification.is_(None))
+            .values(verification=verdict, verified_at=now)
+        ).rowcount
+        if changed and verdict == "failed":
+            failed_certs.update(r["certificate_id"] for r in rows if r["work_order_id"] == wo_id)
+    if failed_certs:
+        session.execute(
+            update(Certificate).where(Certificate.id.in_(failed_certs)).values(push_failed=True)
+        )
+    for cert_id, drifted in drift_by_cert.items():
+        session.execute(update(Certificate).where(Certificate.id == cert_id).values(drift=drifted))
+
+
+def run_sweep(
+    database_url: str,
+    *,
+    certificate: str | None = None,
+    concurrency: int = 128,
+    timeout: float = 5.0,
+    trigger: str = "cli",
+    on_progress: Callable[[int, int], None] | None = None,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> SweepReport:
+    """Probe every target, store the results in bulk, decide verdicts and drift."""
+    started = datetime.now(UTC)
+    with session_scope(database_url) as session:
+        items = targets(session, certificate)
+        sweep = VerificationSweep(
+            started_at=started, trigger=trigger, endpoints=len(items), summary="{}"
+        )
+        session.add(sweep)
+        session.flush()
+        sweep_id = sweep.id
+    results = probe_all(items, concurrency=concurrency, timeout=timeout, on_progress=on_progress)
+    finished = datetime.now(UTC)
+    report = SweepReport(sweep_id)
+    with session_scope(database_url) as session:
+        rows = _record(session, sweep_id, items, results, finished)
+        _decide(session, items, rows, finished, timedelta(seconds=settle_seconds))
+        report.summary = dict(Counter(r["outcome"] for r in rows))
+        session.execute(
+            update(VerificationSweep)
+            .where(VerificationSweep.id == sweep_id)
+            .values(finished_at=finished, summary=json.dumps(report.summary))
+        )
+    report.endpoints = [
+        {
+            k: v
+            for k, v in r.items()
+            if k
+            in (
+                "outcome",
+                "reason",
+                "expected_fingerprint",
+                "served_fingerprint",
+                "latency_ms",
+                "sni",
+                "drift",
+            )
+        }
+        | {"host": t.endpoint.host, "port": t.endpoint.port}
+        for t, r in zip(items, rows, strict=True)
+    ]
+    report.seconds = (finished - started).total_seconds()
+    return report
+
+
+def scheduled_sweep() -> None:
+    """Scheduler job (module level so APScheduler can store it)."""
+    settings = Settings.from_env()
+    run_sweep(
+        settings.database_url,
+        trigger="schedule",
+        concurrency=settings.verify_concurrency,
+        timeout=settings.verify_timeout,
+    )
