@@ -334,6 +334,7 @@ class VerificationResult(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     sni: Mapped[str | None] = mapped_column(String(255))
     drift: Mapped[bool] = mapped_column(Boolean, default=False)
+    chain_valid: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         Index("ix_verification_results_endpoint", "endpoint_id", "id"),

@@ -8,14 +8,20 @@ speaks costs exactly that, never more.
 
 from __future__ import annotations
 
+import _ssl
+import functools
 import hashlib
+import ipaddress
 import socket
 import ssl
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from cryptography import x509
+from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, Store
 
 from data.domain.connector_specs import EndpointSpec
 from data.domain.verification import ProbeOutcome
@@ -33,6 +39,51 @@ class ProbeResult:
     served_subject: str | None = None
     served_not_after: datetime | None = None
     latency_ms: int = 0
+    chain_valid: bool | None = None  # against the system trust store; None: not checked
+
+
+@functools.lru_cache(maxsize=1)
+def _trust_store() -> Store | None:
+    """The system's CA bundle, loaded once per process (None when there is none)."""
+    path = ssl.get_default_verify_paths().cafile
+    try:
+        bundle = Path(path).read_bytes() if path else b""
+    except OSError:
+        return None
+    roots = []
+    for block in bundle.split(b"-----END CERTIFICATE-----"):
+        if b"-----BEGIN CERTIFICATE-----" not in block:
+            continue
+        with warnings.catch_warnings():  # some distributed roots have odd serial numbers
+            warnings.simplefilter("ignore")
+            try:
+                roots.append(x509.load_pem_x509_certificate(block + b"-----END CERTIFICATE-----"))
+            except ValueError:
+                continue
+    return Store(roots) if roots else None
+
+
+def chain_validates(chain: list[bytes], endpoint: EndpointSpec) -> bool | None:
+    """Whether the served chain leads to a trusted root for the endpoint's name.
+
+    Comparison does not need this (fingerprints decide); it is recorded so that a
+    certificate served with a broken or untrusted chain is visible in reports.
+    """
+    store = _trust_store()
+    if store is None or not chain:
+        return None
+    try:
+        leaf, *intermediates = (x509.load_der_x509_certificate(der) for der in chain)
+        name = endpoint.sni or endpoint.host
+        try:
+            subject = IPAddress(ipaddress.ip_address(name))
+        except ValueError:
+            subject = DNSName(name)
+        verifier = PolicyBuilder().store(store).build_server_verifier(subject)
+        verifier.verify(leaf, intermediates)
+        return True
+    except Exception:  # VerificationError, unsupported names or algorithms: not valid
+        return False
 
 
 def _describe(der: bytes) -> tuple[str | None, datetime | None]:
@@ -83,6 +134,9 @@ def probe(endpoint: EndpointSpec, expected: str, timeout: float = 5.0) -> ProbeR
         sock.settimeout(max(0.05, deadline - time.monotonic()))
         with _CONTEXT.wrap_socket(sock, server_hostname=endpoint.sni) as tls:
             der = tls.getpeercert(binary_form=True)
+            chain = [
+                c.public_bytes(_ssl.ENCODING_DER) for c in tls._sslobj.get_unverified_chain() or []
+            ]
     except TimeoutError:
         return ProbeResult(
             ProbeOutcome.TIMEOUT,
@@ -129,6 +183,7 @@ def probe(endpoint: EndpointSpec, expected: str, timeout: float = 5.0) -> ProbeR
         )
     served = hashlib.sha256(der).hexdigest()
     subject, not_after = _describe(der)
+    valid = chain_validates(chain, endpoint)
     if served == expected:
         return ProbeResult(
             ProbeOutcome.MATCH,
@@ -137,6 +192,7 @@ def probe(endpoint: EndpointSpec, expected: str, timeout: float = 5.0) -> ProbeR
             subject,
             not_after,
             elapsed(),
+            valid,
         )
     return ProbeResult(
         ProbeOutcome.MISMATCH,
@@ -145,4 +201,5 @@ def probe(endpoint: EndpointSpec, expected: str, timeout: float = 5.0) -> ProbeR
         subject,
         not_after,
         elapsed(),
+        valid,
     )

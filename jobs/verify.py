@@ -178,6 +178,7 @@ def _record(session: Session, sweep_id: int, items: list[Target], results, now) 
                 "latency_ms": r.latency_ms,
                 "sni": t.endpoint.sni,
                 "drift": drift,
+                "chain_valid": r.chain_valid,
             }
         )
         report.append(
@@ -284,6 +285,7 @@ def run_sweep(
                 "latency_ms",
                 "sni",
                 "drift",
+                "chain_valid",
             )
         }
         | {"host": t.endpoint.host, "port": t.endpoint.port}

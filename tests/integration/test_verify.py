@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
@@ -498,3 +500,13 @@ def test_cli_verify_json(device):
     assert endpoint["outcome"] == "match" and endpoint["served_fingerprint"] == device.new
     assert endpoint["port"] == device.port and endpoint["drift"] is False
     assert data["summary"] == {"match": 1}
+
+
+def test_chain_validation_is_recorded(tmp_path):
+    """A self-signed test certificate does not chain to the system's roots: recorded False."""
+    from jobs.probe import chain_validates
+
+    cert, _key, _fingerprint = make_cert_files(tmp_path, "chain.example")
+    der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(serialization.Encoding.DER)
+    assert chain_validates([der], EndpointSpec("127.0.0.1", 443, "chain.example")) is False
+    assert chain_validates([], EndpointSpec("127.0.0.1", 443)) is None

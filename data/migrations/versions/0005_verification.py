@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Integer),
         sa.Column("sni", sa.String(255)),
         sa.Column("drift", sa.Boolean, nullable=False),
+        sa.Column("chain_valid", sa.Boolean),
     )
     op.create_index(
         "ix_verification_results_endpoint", "verification_results", ["endpoint_id", "id"]
