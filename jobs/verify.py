@@ -236,8 +236,14 @@ def _decide(
         session.execute(
             update(Certificate).where(Certificate.id.in_(failed_certs)).values(push_failed=True)
         )
-    for cert_id, drifted in drift_by_cert.items():
-        session.execute(update(Certificate).where(Certificate.id == cert_id).values(drift=drifted))
+    for flag in (True, False):  # two set-based UPDATEs, not one per certificate
+        ids = [cert_id for cert_id, drifted in drift_by_cert.items() if drifted is flag]
+        for start in range(0, len(ids), 5000):
+            session.execute(
+                update(Certificate)
+                .where(Certificate.id.in_(ids[start : start + 5000]))
+                .values(drift=flag)
+            )
 
 
 def run_sweep(

@@ -35,6 +35,16 @@ from data.domain.errors import CertpushError, PermissionDenied
 from data.domain.roles import Permission
 from data.tasks import DONE, get_task, queue_task, seal_task_secret
 
+# The Add App Connector form, read by both "Test connection" and "Save and bind".
+FORM_STATES = (
+    State(ids.CONNECTOR_TYPE, "value"),
+    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "id"),
+    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "value"),
+    State(ids.CONNECTOR_SECRET_KIND, "value"),
+    State(ids.CONNECTOR_SECRET, "value"),
+    State(ids.CONNECTOR_ENDPOINTS, "value"),
+)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -76,12 +86,7 @@ def show_type_fields(type_name: str | None) -> list:
     Output(ids.CONNECTOR_TASK_POLL, "n_intervals"),
     Output(ids.CONNECTOR_TEST_RESULT, "children"),
     Input(ids.CONNECTOR_TEST, "n_clicks"),
-    State(ids.CONNECTOR_TYPE, "value"),
-    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "id"),
-    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "value"),
-    State(ids.CONNECTOR_SECRET_KIND, "value"),
-    State(ids.CONNECTOR_SECRET, "value"),
-    State(ids.CONNECTOR_ENDPOINTS, "value"),
+    *FORM_STATES,
     prevent_initial_call=True,
 )
 def test_connection(
@@ -168,12 +173,7 @@ def accept_host_key(clicks: int | None, fingerprint: str | None) -> str:
     Input(ids.CONNECTOR_SAVE, "n_clicks"),
     State(ids.TOPOLOGY_FINGERPRINT, "data"),
     State(ids.CONNECTOR_NAME, "value"),
-    State(ids.CONNECTOR_TYPE, "value"),
-    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "id"),
-    State({"type": ids.CONNECTOR_FIELD, "name": ALL}, "value"),
-    State(ids.CONNECTOR_SECRET_KIND, "value"),
-    State(ids.CONNECTOR_SECRET, "value"),
-    State(ids.CONNECTOR_ENDPOINTS, "value"),
+    *FORM_STATES,
     prevent_initial_call=True,
 )
 def save_connector(

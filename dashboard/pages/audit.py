@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard import ids
+from dashboard.components.grids import server_side_grid_options
 
 dash.register_page(__name__, path="/audit", name="Audit trail", title="certpush - audit trail")
 
@@ -39,15 +40,7 @@ def layout(**_kwargs) -> html.Div:
                 columnDefs=COLUMNS,
                 defaultColDef={"resizable": True, "sortable": False},
                 getRowId="String(params.data.id)",
-                dashGridOptions={
-                    "pagination": True,
-                    "paginationPageSize": PAGE_SIZE,
-                    "paginationPageSizeSelector": False,
-                    "cacheBlockSize": PAGE_SIZE,
-                    "maxBlocksInCache": 20,
-                    "maxConcurrentDatasourceRequests": 1,
-                    "tooltipShowDelay": 300,
-                },
+                dashGridOptions=server_side_grid_options(PAGE_SIZE),
                 style={"height": "calc(100vh - 230px)", "minHeight": "420px"},
             ),
         ]

@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import ids
+from dashboard.components.grids import server_side_grid_options
 from dashboard.components.import_dialog import import_dialog
 from data.config import MAX_UPLOAD_BYTES
 
@@ -87,16 +88,9 @@ def layout(**_kwargs) -> html.Div:
                 columnDefs=COLUMNS,
                 defaultColDef={"resizable": True, "suppressHeaderMenuButton": False},
                 getRowId="params.data.fingerprint_sha256",
-                dashGridOptions={
-                    "pagination": True,
-                    "paginationPageSize": PAGE_SIZE,
-                    "paginationPageSizeSelector": False,
-                    "cacheBlockSize": PAGE_SIZE,
-                    "maxBlocksInCache": 20,
-                    "maxConcurrentDatasourceRequests": 1,
-                    "rowSelection": {"mode": "singleRow", "checkboxes": False},
-                    "tooltipShowDelay": 300,
-                },
+                dashGridOptions=server_side_grid_options(
+                    PAGE_SIZE, rowSelection={"mode": "singleRow", "checkboxes": False}
+                ),
                 style={"height": "calc(100vh - 230px)", "minHeight": "420px"},
             ),
         ]
