@@ -246,6 +246,28 @@ def _decide(
             )
 
 
+SLOW_OUTCOMES = ("timeout", "unreachable", "dns_error")
+
+
+def slow_first(session: Session, items: list[Target]) -> list[Target]:
+    """Endpoints that timed out last time go first, so their timeout overlaps the rest."""
+    if not items:
+        return items
+    latest = (
+        select(func.max(VerificationResult.id))
+        .where(VerificationResult.endpoint_id.in_([t.endpoint_id for t in items]))
+        .group_by(VerificationResult.endpoint_id)
+    )
+    slow = set(
+        session.scalars(
+            select(VerificationResult.endpoint_id).where(
+                VerificationResult.id.in_(latest), VerificationResult.outcome.in_(SLOW_OUTCOMES)
+            )
+        )
+    )
+    return sorted(items, key=lambda t: t.endpoint_id not in slow)
+
+
 def run_sweep(
     database_url: str,
     *,
@@ -266,6 +288,7 @@ def run_sweep(
         session.add(sweep)
         session.flush()
         sweep_id = sweep.id
+        items = slow_first(session, items)
     results = probe_all(items, concurrency=concurrency, timeout=timeout, on_progress=on_progress)
     finished = datetime.now(UTC)
     report = SweepReport(sweep_id)

@@ -450,6 +450,7 @@ def test_sweep_with_a_hung_endpoint_finishes_in_about_one_timeout(sqlite_setting
         start = time.monotonic()
         report = run_sweep(sqlite_settings.database_url, timeout=1, settle_seconds=0)
         took = time.monotonic() - start
+        again = run_sweep(sqlite_settings.database_url, timeout=1, settle_seconds=0)
     finally:
         if dev is not None:
             dev.nginx.stop()
@@ -461,6 +462,8 @@ def test_sweep_with_a_hung_endpoint_finishes_in_about_one_timeout(sqlite_setting
     assert report.summary == {"match": 1, "timeout": 1}
     assert result_rows(sqlite_settings, report.sweep_id) == 2
     assert verification(sqlite_settings, wo_id) == "failed"  # not every endpoint matched
+    # the next sweep probes the endpoint that timed out first, so its timeout overlaps
+    assert again.endpoints[0]["port"] == silent.port
 
 
 # ------------------------------------------------------------------------------- the CLI
