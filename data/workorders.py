@@ -9,7 +9,7 @@ forged request leaves its trace even though it changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -426,6 +426,38 @@ def act(
     session.expire(wo)
     view = get_work_order(session, wo_id)
     return ActionResult(True, f"{label} is now {view.status.value}", view)
+
+
+def available_actions(
+    view: WorkOrderView, actor: Actor, policy: Policy, now: datetime
+) -> frozenset[Action]:
+    """The actions ``actor`` could take on ``view`` now, as the state machine sees it.
+
+    A dry run of ``decide`` per action. The approvers of earlier levels are not known
+    here, so a second approval by the same person still shows the button; ``act``
+    refuses it with the reason when it is tried.
+    """
+    facts = WorkOrderFacts(view.status, view.requester, view.levels_done, (), view.run_at)
+    found = set()
+    for action in Action:
+        try:
+            decide(facts, action, actor, now=now, policy=policy, manual=True,
+                   at=now + timedelta(minutes=5), comment="availability check")  # fmt: skip
+        except ApprovalError:
+            continue
+        found.add(action)
+    return frozenset(found)
+
+
+def action_targets(
+    views: Iterable[WorkOrderView], actor: Actor, policy: Policy, now: datetime
+) -> dict[Action, list[WorkOrderView]]:
+    """For each action, the work orders (oldest first) it would apply to for ``actor``."""
+    targets: dict[Action, list[WorkOrderView]] = {action: [] for action in Action}
+    for view in sorted(views, key=lambda v: v.id):
+        for action in available_actions(view, actor, policy, now):
+            targets[action].append(view)
+    return targets
 
 
 # ----- the scheduler's side (no device I/O here: jobs/workorders.py does the pushing)

@@ -19,7 +19,6 @@ from dashboard.auth import require_permission, settings
 from dashboard.components.approval import (
     ACTIONS,
     HIDDEN,
-    action_targets,
     approval_summary,
     button_classes,
     form_visibility,
@@ -37,7 +36,13 @@ from data.domain.errors import CertpushError, NotFound, PermissionDenied
 from data.domain.roles import Permission
 from data.domain.workflow import FINAL, Action, Actor
 from data.users import UserInfo
-from data.workorders import act, list_work_orders, load_policy, request_push
+from data.workorders import (
+    act,
+    action_targets,
+    list_work_orders,
+    load_policy,
+    request_push,
+)
 
 # One click acts on at most this many work orders (a forged request may list more).
 MAX_TARGETS = 500

@@ -9,14 +9,19 @@ from dash import Input, Output, State, callback
 
 from dashboard import ids
 from dashboard.auth import require_permission, settings
-from dashboard.components.approval import action_targets
 from dashboard.components.workorders import ANY_STATUS, timeline, work_order_row
 from dashboard.timezones import browser_zone
 from data.db import session_scope
 from data.domain.errors import NotFound
 from data.domain.roles import Permission, Role
 from data.domain.workflow import Action, Actor, WorkOrderStatus
-from data.workorders import get_work_order, history, list_work_orders, load_policy
+from data.workorders import (
+    action_targets,
+    get_work_order,
+    history,
+    list_work_orders,
+    load_policy,
+)
 
 LIMIT = 500
 MINE = {"approve": Action.APPROVE, "implement": Action.IMPLEMENT}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -22,12 +22,7 @@ from data.domain.nodes import ConnectorView
 from data.domain.workflow import (
     FINAL,
     Action,
-    Actor,
-    ApprovalError,
-    Policy,
-    WorkOrderFacts,
     WorkOrderStatus,
-    decide,
 )
 from data.workorders import WorkOrderView
 
@@ -57,38 +52,6 @@ ACTIONS: dict[Action, ActionText] = {
     Action.RESCHEDULE: ActionText(ids.RESCHEDULE_BTN, "Reschedule", "outline-primary",
                                   "Reschedule push", "scheduled to run"),
 }  # fmt: skip
-
-
-def available_actions(
-    view: WorkOrderView, actor: Actor, policy: Policy, now: datetime
-) -> frozenset[Action]:
-    """The actions ``actor`` could take on ``view`` now, as the state machine sees it.
-
-    A dry run of ``decide`` per action. The approvers of earlier levels are not known
-    here, so a second approval by the same person still shows the button; ``act``
-    refuses it with the reason when it is tried.
-    """
-    facts = WorkOrderFacts(view.status, view.requester, view.levels_done, (), view.run_at)
-    found = set()
-    for action in Action:
-        try:
-            decide(facts, action, actor, now=now, policy=policy, manual=True,
-                   at=now + timedelta(minutes=5), comment="availability check")  # fmt: skip
-        except ApprovalError:
-            continue
-        found.add(action)
-    return frozenset(found)
-
-
-def action_targets(
-    views: Iterable[WorkOrderView], actor: Actor, policy: Policy, now: datetime
-) -> dict[Action, list[WorkOrderView]]:
-    """For each action, the work orders (oldest first) it would apply to for ``actor``."""
-    targets: dict[Action, list[WorkOrderView]] = {action: [] for action in Action}
-    for view in sorted(views, key=lambda v: v.id):
-        for action in available_actions(view, actor, policy, now):
-            targets[action].append(view)
-    return targets
 
 
 def attach_work_orders(
