@@ -49,13 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="certpush-bench-push-") as tmp:
         root = Path(tmp)
-        settings = Settings(
-            database_url=f"sqlite:///{root / 'certpush.db'}",
-            instance_dir=root,
-            master_key=generate_master_key(),
-            master_key_file=root / "master.key",
-            secret_key_file=root / "session.key",
-        )
+        settings = Settings.for_folder(root, master_key=generate_master_key())
         upgrade(settings.database_url)
         vault = load_vault(settings)[0]
         tls = root / "device"

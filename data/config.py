@@ -29,6 +29,19 @@ class Settings:
     verify_timeout: float = 5.0
 
     @classmethod
+    def for_folder(
+        cls, folder: Path, *, database_url: str | None = None, master_key: str | None = None
+    ) -> Settings:
+        """Self-contained settings in one folder (tests, benchmarks): SQLite there by default."""
+        return cls(
+            database_url=database_url or f"sqlite:///{folder / 'certpush.db'}",
+            instance_dir=folder,
+            master_key=master_key,
+            master_key_file=folder / "master.key",
+            secret_key_file=folder / "session.key",
+        )
+
+    @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         instance = Path(env.get("CERTPUSH_INSTANCE", DEFAULT_INSTANCE)).resolve()

@@ -30,13 +30,7 @@ NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def _make_settings(instance: Path, url: str) -> Settings:
-    return Settings(
-        database_url=url,
-        instance_dir=instance,
-        master_key=generate_master_key(),
-        master_key_file=instance / "master.key",
-        secret_key_file=instance / "session.key",
-    )
+    return Settings.for_folder(instance, database_url=url, master_key=generate_master_key())
 
 
 @pytest.fixture
