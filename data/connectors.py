@@ -291,6 +291,18 @@ def open_secret(session: Session, vault: Vault, name: str) -> bytes | None:
     return vault.open(row.sealed_secret, secret_context(row.id))
 
 
+def is_bound(session: Session, certificate_id: int, connector_id: int) -> bool:
+    """One indexed lookup, for callers that only need to know (the push job)."""
+    return (
+        session.scalar(
+            select(Binding.id).where(
+                Binding.certificate_id == certificate_id, Binding.connector_id == connector_id
+            )
+        )
+        is not None
+    )
+
+
 def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorView]:
     """The connectors bound to a certificate, each with its endpoints and latest push state."""
     connectors = session.scalars(

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from data import audit
 from data.connectors import (
-    bound_connectors,
     certificate_by_fingerprint,
+    is_bound,
     open_secret,
     record_push_attempt,
 )
@@ -132,8 +132,7 @@ def push_certificate(
         cert = certificate_by_fingerprint(session, fingerprint)
         check_pushable(cert, now)
         connector = session.scalar(select(Connector).where(Connector.name == connector_name))
-        bound = {c.name: c for c in bound_connectors(session, cert.id)}
-        if connector is None or connector_name not in bound:
+        if connector is None or not is_bound(session, cert.id, connector.id):
             raise PushRefused(
                 f"app connector {connector_name!r} is not bound to this certificate: bind it first"
             )
