@@ -76,6 +76,9 @@ def child(args: argparse.Namespace) -> None:
     verify.probe_all = timed("probe", verify.probe_all)
     verify._record = timed("write", verify._record)
     verify._decide = timed("decide", verify._decide)
+    worker_usage: list[dict] = []  # the probing workers report their own CPU and memory
+    sharded = verify.probe_sharded
+    verify.probe_sharded = lambda *a, **k: sharded(*a, **k, usage=worker_usage)
     before = peak_mb()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
@@ -85,16 +88,19 @@ def child(args: argparse.Namespace) -> None:
         timeout=args.timeout,
         trigger="bench",
         settle_seconds=0,
+        processes=args.child_processes,
     )
     wall = time.perf_counter() - start
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    cpu += sum(w["cpu"] for w in worker_usage)
+    worker_mb = sum(w["peak_mb"] for w in worker_usage)
     print(
         json.dumps(
             {
                 "wall": wall,
                 "cpu": cpu,
-                "peak_mb": peak_mb(),
+                "peak_mb": peak_mb() + worker_mb,
                 "base_mb": before,
                 "phases": phases,
                 "endpoints": len(report.endpoints),
@@ -310,10 +316,12 @@ def add_hung(url: str, ports: list[int], expected_fp: str) -> None:
 # ----------------------------------------------------------------------------- runs
 
 
-def run_child(db_url: str, concurrency: int, timeout: float) -> dict:
+def run_child(db_url: str, concurrency: int, timeout: float, processes: int) -> dict:
     argv = [
         sys.executable,
         str(Path(__file__).resolve()),
+        "--child-processes",
+        str(processes),
         "--child-db",
         db_url,
         "--child-concurrency",
@@ -413,9 +421,10 @@ def bench_size(n: int, args, tmp: Path, sslyze_python: str | None, rows: list, n
         if args.hung:
             variants.append((f"{args.hung} hung", db_hung, hung_ports))
         for label, db, hung in variants:
-            for conc in args.concurrency:
+            for conc, procs in [(c, p) for p in args.processes for c in args.concurrency]:
                 runs = [
-                    run_child(f"sqlite:///{db}", conc, args.timeout) for _ in range(args.repeats)
+                    run_child(f"sqlite:///{db}", conc, args.timeout, procs)
+                    for _ in range(args.repeats)
                 ]
                 walls = [r["wall"] for r in runs]
                 eps = [r["endpoints"] / w for r, w in zip(runs, walls, strict=True)]
@@ -434,6 +443,7 @@ def bench_size(n: int, args, tmp: Path, sslyze_python: str | None, rows: list, n
                     "variant": label,
                     "endpoints": runs[0]["endpoints"],
                     "concurrency": conc,
+                    "processes": procs,
                     "eps": statistics.median(eps),
                     "eps_all": eps,
                     "wall": statistics.median(walls),
@@ -447,7 +457,7 @@ def bench_size(n: int, args, tmp: Path, sslyze_python: str | None, rows: list, n
                 }
                 rows.append(row)
                 print(
-                    f"  N={n} {label:8} c={conc:<4} {row['eps']:7.0f} ep/s "
+                    f"  N={n} {label:8} c={conc:<4} p={procs} {row['eps']:7.0f} ep/s "
                     f"(runs {', '.join(f'{e:.0f}' for e in eps)}) wall {row['wall']:.2f} s "
                     f"cpu {row['cpu']:.2f} s peak {row['peak_mb']:.0f} MB {worst} "
                     f"phases {', '.join(f'{k} {v:.2f}' for k, v in row['phases'].items())}",
@@ -502,7 +512,7 @@ def print_table(rows: list, notes: list, args) -> None:
         f"{args.timeout:g} s; repeats {args.repeats} (median); each run a fresh process"
     )
     head = (
-        f"{'N':>5} {'variant':8} {'eps':>5} {'conc':>4} {'ep/s med':>8} {'wall s':>6} "
+        f"{'N':>5} {'variant':8} {'eps':>5} {'conc':>4} {'proc':>4} {'ep/s med':>8} {'wall s':>6} "
         f"{'bound s':>7} {'CPU s':>5} {'peak MB':>7} {'wrong':>7} {'hung':>5} {'false':>5} "
         f"{'sslyze ep/s':>11} {'ratio':>6}  phases s (read/probe/write/decide)"
     )
@@ -515,6 +525,7 @@ def print_table(rows: list, notes: list, args) -> None:
         ratio = f"{r['eps'] / s['eps']:.0f}x" if s else "-"
         print(
             f"{r['n']:>5} {r['variant']:8} {r['endpoints']:>5} {r['concurrency']:>4} "
+            f"{r['processes']:>4} "
             f"{r['eps']:>8.0f} {r['wall']:>6.2f} {r['bound']:>7.2f} {r['cpu']:>5.2f} "
             f"{r['peak_mb']:>7.0f} {c['wrong'][0]:>3}/{c['wrong'][1]:<3} "
             f"{c['hung'][0]:>2}/{c['hung'][1]:<2} {c['false_mismatch']:>5} {s_eps:>11} {ratio:>6}  "
@@ -523,10 +534,14 @@ def print_table(rows: list, notes: list, args) -> None:
     print()
     print("columns: eps = endpoints swept; ep/s med = endpoints / wall, median of repeats;")
     print("  bound s = N/1500 (+ one timeout with hung ports); CPU s = client user+sys of the")
-    print("  median run; peak MB = max over repeats; wrong/hung = detected")
+    print("  median run, probing workers included; proc = processes probing (1: in-process)")
+    print("  wrong/hung = detected")
     print("  as mismatch/timeout (worst run); false = other endpoints reported mismatch;")
     base = f"{sweeps[0]['base_mb']:.0f}" if sweeps else "?"
-    print(f"  peak MB = VmHWM of the sweep process ({base} MB after imports); phases: median run")
+    print(
+        f"  peak MB = VmHWM of the sweep process ({base} MB after imports) plus, with workers,"
+        " each worker's own peak; phases: median run"
+    )
     for n, s in sorted(ssl.items()):
         print(
             f"sslyze 6 (CERTIFICATE_INFO only, default Scanner) on a SAMPLE of {s['sample']} of"
@@ -542,7 +557,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,5000")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--concurrency", default=f"64,{DEFAULT_CONCURRENCY},256")
+    parser.add_argument("--concurrency", default=f"{DEFAULT_CONCURRENCY}")
+    parser.add_argument("--processes", default="1,2", help="probing processes (1: in-process)")
     parser.add_argument("--timeout", type=float, default=5.0, help="probe timeout (s)")
     parser.add_argument("--hung", type=int, default=3, help="hung ports in the hung variant")
     parser.add_argument("--nginx-workers", type=int, default=1)
@@ -554,11 +570,13 @@ def main() -> None:
     )
     parser.add_argument("--child-db", help=argparse.SUPPRESS)
     parser.add_argument("--child-concurrency", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-processes", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_db:
         child(args)
         return
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.processes = [int(p) for p in args.processes.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
     limit = raise_fd_limit()
     if limit < max(sizes) + 2000:

@@ -709,6 +709,9 @@ def verify_command(
     ] = False,
     concurrency: Annotated[int | None, typer.Option(help="Parallel handshakes.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per connect + handshake.")] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core, at most 4).")
+    ] = None,
 ) -> None:
     """Handshake with every endpoint now and compare served with expected certificates.
 
@@ -723,7 +726,7 @@ def verify_command(
 
         def progress(done: int, total: int) -> None:
             bar.length = total
-            bar.update(1)
+            bar.update(done - bar.pos)
 
         try:
             report = run_sweep(
@@ -733,6 +736,7 @@ def verify_command(
                 timeout=timeout or settings.verify_timeout,
                 trigger="cli",
                 on_progress=progress,
+                processes=processes or settings.verify_processes,
             )
         except CertpushError as exc:
             raise _fail(str(exc)) from None

@@ -41,6 +41,7 @@ def _verify_now(_vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
         certificate=payload.get("certificate"),
         concurrency=settings.verify_concurrency,
         timeout=settings.verify_timeout,
+        processes=settings.verify_processes,
         trigger="ui",
     )
     return {

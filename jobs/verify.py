@@ -1,7 +1,8 @@
 """The HTTPS verification sweep: is the certificate we pushed what every endpoint serves?
 
 For every endpoint of every connector that has a pushed certificate, one bounded TLS
-handshake (jobs/probe.py) on a thread pool; results are written in bulk, in one
+handshake (jobs/probe.py: one selector per process, jobs/probe_shards.py: a
+process per core for large sweeps); results are written in bulk, in one
 transaction per sweep. The first sweep after a push decides whether that push is
 verified or failed verification (the certificate turns Gray); an endpoint that had
 served our certificate and now serves one no work order of ours pushed is drift
@@ -13,8 +14,6 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -34,7 +33,8 @@ from data.models import (
     VerificationSweep,
     WorkOrder,
 )
-from jobs.probe import ProbeResult, probe
+from jobs.probe import ProbeResult
+from jobs.probe_shards import probe_sharded
 
 SUCCESS = ("installed", "already_installed")
 SETTLE_SECONDS = 3.0
@@ -110,28 +110,21 @@ def probe_all(
     *,
     concurrency: int,
     timeout: float,
+    processes: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[int, ProbeResult]:
     """Probe every target with bounded concurrency; the whole run is bounded too."""
-    results: dict[int, ProbeResult] = {}
     if not items:
-        return results
+        return {}
     bound = timeout * (len(items) / max(1, concurrency) + 2) + 5
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-        futures = {pool.submit(probe, t.endpoint, t.expected, timeout): t for t in items}
-        try:
-            for done, future in enumerate(as_completed(futures, timeout=bound), start=1):
-                results[futures[future].endpoint_id] = future.result()
-                if on_progress is not None:
-                    on_progress(done, len(items))
-        except FuturesTimeout:
-            for future, target in futures.items():
-                if target.endpoint_id not in results:
-                    future.cancel()
-                    results[target.endpoint_id] = ProbeResult(
-                        ProbeOutcome.TIMEOUT, f"the sweep's time bound ({bound:.0f} s) ran out"
-                    )
-    return results
+    return probe_sharded(
+        [(t.endpoint_id, t.endpoint, t.expected) for t in items],
+        concurrency=concurrency,
+        timeout=timeout,
+        bound=bound,
+        processes=processes,
+        on_progress=on_progress,
+    )
 
 
 def _record(session: Session, sweep_id: int, items: list[Target], results, now) -> list[dict]:
@@ -277,6 +270,7 @@ def run_sweep(
     trigger: str = "cli",
     on_progress: Callable[[int, int], None] | None = None,
     settle_seconds: float = SETTLE_SECONDS,
+    processes: int | None = None,
 ) -> SweepReport:
     """Probe every target, store the results in bulk, decide verdicts and drift."""
     started = datetime.now(UTC)
@@ -289,7 +283,13 @@ def run_sweep(
         session.flush()
         sweep_id = sweep.id
         items = slow_first(session, items)
-    results = probe_all(items, concurrency=concurrency, timeout=timeout, on_progress=on_progress)
+    results = probe_all(
+        items,
+        concurrency=concurrency,
+        timeout=timeout,
+        processes=processes,
+        on_progress=on_progress,
+    )
     finished = datetime.now(UTC)
     report = SweepReport(sweep_id)
     with session_scope(database_url) as session:
@@ -332,4 +332,5 @@ def scheduled_sweep() -> None:
         trigger="schedule",
         concurrency=settings.verify_concurrency,
         timeout=settings.verify_timeout,
+        processes=settings.verify_processes,
     )

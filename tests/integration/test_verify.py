@@ -513,3 +513,110 @@ def test_chain_validation_is_recorded(tmp_path):
     der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(serialization.Encoding.DER)
     assert chain_validates([der], EndpointSpec("127.0.0.1", 443, "chain.example")) is False
     assert chain_validates([], EndpointSpec("127.0.0.1", 443)) is None
+
+
+def _signed(subject: str, issuer_key, issuer_name: str | None, *, ca: bool, san: str | None):
+    """A certificate for ``subject`` signed by ``issuer_key`` (self-signed without a name)."""
+    from datetime import timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer = (
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]) if issuer_name else name
+    )
+    start = now() - timedelta(days=1)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+    )
+    if issuer_key is not None:  # the web PKI profile wants AKI on everything below a root
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
+        )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+        )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), False)
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False
+        )
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    return cert, key
+
+
+def test_chain_validation_accepts_a_chain_to_a_trusted_root():
+    """Root -> intermediate -> leaf validates for the leaf's name; not for another name,
+    and not without the intermediate; a root the store lacks is refused."""
+    from jobs.probe import TrustAnchors, chain_validates
+
+    def der(cert):
+        return cert.public_bytes(serialization.Encoding.DER)
+
+    root, root_key = _signed("Test Root", None, None, ca=True, san=None)
+    inter, inter_key = _signed("Test Intermediate", root_key, "Test Root", ca=True, san=None)
+    leaf, _ = _signed(
+        "www.chain.test", inter_key, "Test Intermediate", ca=False, san="www.chain.test"
+    )
+    anchors = TrustAnchors.of([root])
+    good = EndpointSpec("127.0.0.1", 443, "www.chain.test")
+    assert chain_validates([der(leaf), der(inter)], good, anchors) is True
+    assert (
+        chain_validates(
+            [der(leaf), der(inter)], EndpointSpec("127.0.0.1", 443, "other.test"), anchors
+        )
+        is False
+    )
+    assert chain_validates([der(leaf)], good, anchors) is False  # intermediate not served
+    other_root, _ = _signed("Other Root", None, None, ca=True, san=None)
+    assert chain_validates([der(leaf), der(inter)], good, TrustAnchors.of([other_root])) is False
+
+
+def test_sharded_probes_give_the_same_outcomes_as_one_process(sni_site):
+    """Worker processes (forkserver) return every endpoint's honest outcome, and progress
+    reaches the total."""
+    from jobs.probe_shards import probe_sharded
+
+    with SilentServer() as silent:
+        requests = [
+            ("a", EndpointSpec("127.0.0.1", sni_site.port, "a.example"), sni_site.fp_a),
+            ("b", EndpointSpec("127.0.0.1", sni_site.port, "b.example"), sni_site.fp_a),
+            ("silent", EndpointSpec("127.0.0.1", silent.port), "0" * 64),
+            ("closed", EndpointSpec("127.0.0.1", free_port()), "0" * 64),
+            ("expired", EndpointSpec("127.0.0.1", sni_site.expired_port), sni_site.fp_expired),
+        ]
+        seen: list[tuple[int, int]] = []
+        start = time.monotonic()
+        results = probe_sharded(
+            requests,
+            concurrency=8,
+            timeout=1,
+            bound=10,
+            processes=2,
+            min_per_worker=1,
+            on_progress=lambda done, total: seen.append((done, total)),
+        )
+        took = time.monotonic() - start
+    outcomes = {key: r.outcome.value for key, r in results.items()}
+    assert outcomes == {
+        "a": "match",
+        "b": "mismatch",
+        "silent": "timeout",
+        "closed": "refused",
+        "expired": "match",
+    }
+    assert results["b"].served_fingerprint == sni_site.fp_b
+    assert seen[-1] == (5, 5)
+    assert took < 5  # the silent port costs its own timeout, not the run

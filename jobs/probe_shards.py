@@ -1,0 +1,160 @@
+"""Spread a large sweep's handshakes over a few worker processes.
+
+One selector thread (jobs/probe.py) is CPU-bound on the TLS handshakes themselves
+(OpenSSL's ``do_handshake`` is about 0.5 ms of client CPU per endpoint), so one
+process tops out near 1,400 endpoints/s. Interleaved shards on one process per core
+use the other core when the servers are remote, and share it fairly with a local
+server. Small sweeps stay in-process: starting workers costs more than they save.
+
+Workers are started by a ``forkserver`` (not ``fork``): the scheduler process runs
+threads, and forking a threaded process can copy a lock in its held state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import resource
+import time
+from collections.abc import Callable, Hashable
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from data.domain.connector_specs import EndpointSpec
+from data.domain.verification import ProbeOutcome
+from jobs.probe import ProbeResult, probe_many
+
+Request = tuple[Hashable, EndpointSpec, str]
+
+MIN_PER_WORKER = 250  # below this a worker's start-up (about 0.1 s) costs more than it saves
+PROGRESS_EVERY = 100
+
+
+def default_processes() -> int:
+    """One worker per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _worker(conn: Connection, requests: list[Request], concurrency: int, timeout: float, bound):
+    """Runs in a worker: probe one shard, report progress, send the results back."""
+    done = 0
+
+    def progress(_key, _result) -> None:
+        nonlocal done
+        done += 1
+        if done % PROGRESS_EVERY == 0:
+            conn.send(("progress", PROGRESS_EVERY))
+
+    try:
+        results = probe_many(
+            requests, concurrency=concurrency, timeout=timeout, bound=bound, on_result=progress
+        )
+        conn.send(("progress", done % PROGRESS_EVERY))
+        conn.send(("usage", _own_usage()))
+        conn.send(("results", results))
+    finally:
+        conn.close()
+
+
+def _own_usage() -> dict[str, float]:
+    """This worker's CPU seconds and peak resident memory, for the caller's accounting."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = usage.ru_maxrss
+    with contextlib.suppress(OSError):  # VmHWM: unlike ru_maxrss, not inherited across fork
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak_kb = int(line.split()[1])
+    return {"cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peak_kb / 1024}
+
+
+def _context():
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["jobs.probe"])
+    return context
+
+
+def probe_sharded(
+    requests: list[Request],
+    *,
+    concurrency: int,
+    timeout: float,
+    bound: float,
+    processes: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    min_per_worker: int = MIN_PER_WORKER,
+    usage: list[dict[str, float]] | None = None,
+) -> dict[Hashable, ProbeResult]:
+    """Probe ``requests`` on up to ``processes`` workers (in-process when that is cheaper).
+
+    ``concurrency`` is the total number of connections open at once, shared between
+    the workers. A worker that dies or outlives ``bound`` leaves its endpoints
+    reported as timed out with the reason, never missing. Each worker's CPU seconds
+    and peak memory are appended to ``usage`` when given (workers are the forkserver's
+    children, so the caller's own resource accounting does not see them).
+    """
+    total = len(requests)
+    processes = default_processes() if processes is None else max(1, processes)
+    processes = min(processes, max(1, total // max(1, min_per_worker)))
+    done = 0
+
+    def tick(count: int) -> None:
+        nonlocal done
+        done += count
+        if on_progress is not None and count:
+            on_progress(done, total)
+
+    if processes == 1:
+        return probe_many(
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            bound=bound,
+            on_result=lambda _k, _r: tick(1),
+        )
+
+    context = _context()
+    shards = [requests[i::processes] for i in range(processes)]  # slow-first order spreads out
+    per_worker = max(1, concurrency // processes)
+    workers, pipes = [], {}
+    for shard in shards:
+        parent, child = context.Pipe(duplex=False)
+        worker = context.Process(
+            target=_worker, args=(child, shard, per_worker, timeout, bound), daemon=True
+        )
+        worker.start()
+        child.close()
+        workers.append(worker)
+        pipes[parent] = shard
+    results: dict[Hashable, ProbeResult] = {}
+    deadline = time.monotonic() + bound + 5  # the workers bound themselves; this is a backstop
+    try:
+        while pipes and time.monotonic() < deadline:
+            for conn in wait(list(pipes), timeout=max(0.0, deadline - time.monotonic())):
+                try:
+                    kind, payload = conn.recv()
+                except EOFError:  # the worker died without its results
+                    _lost(results, pipes.pop(conn), "the probing worker process died")
+                    continue
+                if kind == "progress":
+                    tick(payload)
+                elif kind == "usage":
+                    if usage is not None:
+                        usage.append(payload)
+                else:
+                    results.update(payload)
+                    pipes.pop(conn)
+        for shard in pipes.values():
+            _lost(results, shard, f"the sweep's time bound ({bound:.0f} s) ran out")
+    finally:
+        for worker in workers:
+            worker.join(timeout=1)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+    return results
+
+
+def _lost(results: dict, shard: list[Request], reason: str) -> None:
+    for key, _endpoint, _expected in shard:
+        results.setdefault(key, ProbeResult(ProbeOutcome.TIMEOUT, reason))
