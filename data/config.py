@@ -27,6 +27,16 @@ class Settings:
     verify_minutes: int = 15
     verify_concurrency: int = 128
     verify_timeout: float = 5.0
+    verify_processes: int | None = None  # None: one per core (at most 4); 1: in-process
+    report_time_zone: str = "UTC"  # IANA name: report days, weeks and the weekly run
+    report_weekday: str = "mon"  # the weekly report runs on this day ...
+    report_time: str = "06:00"  # ... at this local time
+    reports_dir: Path | None = None  # None: <instance>/reports
+
+    @property
+    def report_folder(self) -> Path:
+        """Where weekly reports are written (and read back for download)."""
+        return self.reports_dir or self.instance_dir / "reports"
 
     @classmethod
     def for_folder(
@@ -68,4 +78,13 @@ class Settings:
             verify_minutes=int(env.get("CERTPUSH_VERIFY_MINUTES", 15)),
             verify_concurrency=int(env.get("CERTPUSH_VERIFY_CONCURRENCY", 128)),
             verify_timeout=float(env.get("CERTPUSH_VERIFY_TIMEOUT", 5)),
+            report_time_zone=env.get("CERTPUSH_REPORT_TZ", "UTC"),
+            report_weekday=env.get("CERTPUSH_REPORT_WEEKDAY", "mon").strip().lower()[:3],
+            report_time=env.get("CERTPUSH_REPORT_TIME", "06:00"),
+            reports_dir=Path(env.get("CERTPUSH_REPORTS_DIR", instance / "reports")).resolve(),
+            verify_processes=(
+                int(env["CERTPUSH_VERIFY_PROCESSES"])
+                if env.get("CERTPUSH_VERIFY_PROCESSES")
+                else None
+            ),
         )

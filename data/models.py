@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -276,10 +277,13 @@ class WorkOrder(Base):
     # Decided by the first verification sweep after the push: "verified" or "failed".
     verification: Mapped[str | None] = mapped_column(String(16))
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the push ended (installed or failed); None: no push has run (yet).
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_work_orders_status", "status", "run_at"),
         Index("ix_work_orders_request", "request_id"),
+        Index("ix_work_orders_pushed_at", "pushed_at"),
     )
 
 
@@ -339,5 +343,26 @@ class VerificationResult(Base):
     __table_args__ = (
         Index("ix_verification_results_endpoint", "endpoint_id", "id"),
         Index("ix_verification_results_at", "at"),
-        Index("ix_verification_results_work_order", "work_order_id"),
+        Index("ix_verification_results_work_order", "work_order_id", "at", "outcome"),
+    )
+
+
+class Report(Base):
+    """A produced report (the weekly one): its period and the files written for it.
+
+    Unique per kind, first day and time zone, so a week is never produced twice.
+    """
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # inclusive
+    time_zone: Mapped[str] = mapped_column(String(64))
+    produced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    files: Mapped[str] = mapped_column(Text, default="{}")  # {"csv": "name.csv", ...}
+
+    __table_args__ = (
+        UniqueConstraint("kind", "period_start", "time_zone", name="uq_reports_period"),
     )

@@ -473,19 +473,21 @@ def _system_transition(
     reason: str = "",
     owner: str | None = None,
     lease_until: datetime | None = None,
+    pushed: bool = False,
 ) -> bool:
     before, version = wo.status, wo.version  # the UPDATE below refreshes the ORM object
+    values = {
+        "status": to.value,
+        "version": version + 1,
+        "reason": reason or wo.reason,
+        "lease_owner": owner,
+        "lease_until": lease_until,
+        "updated_at": now,
+    }
+    if pushed:  # the push ended here (installed, failed or interrupted)
+        values["pushed_at"] = now
     changed = session.execute(
-        update(WorkOrder)
-        .where(WorkOrder.id == wo.id, WorkOrder.version == version)
-        .values(
-            status=to.value,
-            version=version + 1,
-            reason=reason or wo.reason,
-            lease_owner=owner,
-            lease_until=lease_until,
-            updated_at=now,
-        )
+        update(WorkOrder).where(WorkOrder.id == wo.id, WorkOrder.version == version).values(values)
     ).rowcount
     if changed:
         _event(session, wo.id, actor="scheduler", action=action, before=before,
@@ -558,6 +560,7 @@ def finish_push(
         action="complete" if ok else "fail",
         now=now,
         reason=reason,
+        pushed=True,
     )
 
 
@@ -578,6 +581,7 @@ def reconcile_interrupted(session: Session, *, owner: str, now: datetime) -> lis
             to=WorkOrderStatus.FAILED,
             action="fail",
             now=now,
+            pushed=True,  # a push did start: it counts in reports, as failed
             reason="interrupted: the scheduler stopped during the push; check the device "
             "(the verification sweep will) and request the push again",
         ):

@@ -1,0 +1,98 @@
+"""What a push came to, for reports: verified, failed verification, push failed, pending.
+
+The rule is defined once, here, as an ordered table; ``validation_of`` applies it to
+one work order in Python and ``data/reports.py`` turns the same table into one SQL
+CASE so that periods of 100,000 pushes are counted by the database, not in memory.
+
+- The first verification sweep after a push decides it (``work_orders.verification``,
+  set once by the sweep through ``push_verdict`` and never overwritten): verified
+  when every endpoint served the expected certificate, failed when any did not.
+- A push that did not install (failed, or interrupted by a stopped scheduler) is a
+  failure too, of another kind: no sweep judges a push that never happened.
+- Anything else that was pushed is pending: not yet swept, never a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from data.domain.status import STATUS_TABLE, Status
+
+
+class PushValidation(enum.StrEnum):
+    VERIFIED = "verified"
+    FAILED_VERIFICATION = "failed_verification"
+    PUSH_FAILED = "push_failed"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``state`` applies when the work order's ``column`` equals ``value``."""
+
+    column: str  # a column of work_orders: "verification" or "status"
+    value: str
+    state: PushValidation
+
+
+# First match wins. The verdict comes first: a push that installed and was swept is
+# judged by the sweep whatever happened to the work order afterwards.
+RULES: tuple[Rule, ...] = (
+    Rule("verification", "verified", PushValidation.VERIFIED),
+    Rule("verification", "failed", PushValidation.FAILED_VERIFICATION),
+    Rule("status", "Failed", PushValidation.PUSH_FAILED),
+)
+OTHERWISE = PushValidation.PENDING
+
+
+def validation_of(status: str, verification: str | None) -> PushValidation:
+    """The state of one push (a work order whose push has ended)."""
+    row = {"status": status, "verification": verification}
+    for rule in RULES:
+        if row[rule.column] == rule.value:
+            return rule.state
+    return OTHERWISE
+
+
+def success_rate(verified: int, failed_verification: int, push_failed: int) -> float | None:
+    """Verified share of the decided pushes (pending ones are not decided); None: none."""
+    decided = verified + failed_verification + push_failed
+    return verified / decided if decided else None
+
+
+@dataclass(frozen=True)
+class ValidationStyle:
+    label: str
+    colour: str  # fill, from the one status colour table
+    pattern: str  # a Plotly bar pattern shape, so that print in gray stays readable
+    meaning: str
+
+
+STYLES: dict[PushValidation, ValidationStyle] = {
+    PushValidation.VERIFIED: ValidationStyle(
+        "Verified",
+        STATUS_TABLE[Status.GREEN].hex,
+        "",
+        "The first sweep after the push found the certificate on every endpoint.",
+    ),
+    PushValidation.FAILED_VERIFICATION: ValidationStyle(
+        "Failed verification",
+        STATUS_TABLE[Status.GRAY].hex,
+        "/",
+        "The first sweep after the push found another certificate, or no answer, "
+        "on at least one endpoint.",
+    ),
+    PushValidation.PUSH_FAILED: ValidationStyle(
+        "Push failed",
+        STATUS_TABLE[Status.GRAY].hex,
+        "x",
+        "The push did not install (device error or interrupted).",
+    ),
+    PushValidation.PENDING: ValidationStyle(
+        "Pending",
+        STATUS_TABLE[Status.BLUE].hex,
+        ".",
+        "Installed, not yet checked by a verification sweep.",
+    ),
+}
