@@ -205,6 +205,7 @@ class PushAttempt(Base):
     __table_args__ = (
         Index("ix_push_attempts_pair", "certificate_id", "connector_id", "started_at"),
         Index("ix_push_attempts_connector", "connector_id", "started_at"),
+        Index("ix_push_attempts_work_order", "work_order_id", "outcome"),
     )
 
 

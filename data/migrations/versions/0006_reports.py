@@ -31,6 +31,7 @@ def upgrade() -> None:
         WHERE status IN ('Completed', 'Failed')
         """
     )
+    op.create_index("ix_push_attempts_work_order", "push_attempts", ["work_order_id", "outcome"])
     op.drop_index("ix_verification_results_work_order", "verification_results")
     op.create_index(
         "ix_verification_results_work_order",
@@ -52,6 +53,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("reports")
+    op.drop_index("ix_push_attempts_work_order", "push_attempts")
     op.drop_index("ix_verification_results_work_order", "verification_results")
     op.create_index("ix_verification_results_work_order", "verification_results", ["work_order_id"])
     op.drop_index("ix_work_orders_pushed_at", "work_orders")
