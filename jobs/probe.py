@@ -196,6 +196,8 @@ def _handshake_error(attempt: _Attempt, exc: Exception) -> ProbeResult:
                 attempt, ProbeOutcome.NOT_TLS, f"the port answers, but not with TLS ({text})"
             )
         return _failed(attempt, ProbeOutcome.TLS_ERROR, f"TLS handshake failed: {text}")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOTCONN:
+        return _failed(attempt, ProbeOutcome.RESET, "the connection was reset as it opened")
     if isinstance(exc, OSError) and exc.errno:
         return _connect_error(attempt, exc.errno)
     return _failed(attempt, ProbeOutcome.UNREACHABLE, f"{attempt.endpoint}: {exc}")
@@ -346,9 +348,15 @@ def probe_many(
                 failed(attempt, code)
                 return
             selector.unregister(attempt.sock)
-            attempt.sock = _CONTEXT.wrap_socket(
-                attempt.sock, server_hostname=attempt.endpoint.sni, do_handshake_on_connect=False
-            )
+            try:  # wrapping checks the peer: a reset that raced the connect shows here
+                attempt.sock = _CONTEXT.wrap_socket(
+                    attempt.sock,
+                    server_hostname=attempt.endpoint.sni,
+                    do_handshake_on_connect=False,
+                )
+            except OSError as exc:
+                finish(attempt, _handshake_error(attempt, exc))
+                return
             attempt.tls = True
             selector.register(attempt.sock, selectors.EVENT_WRITE, attempt)
         try:
