@@ -1,7 +1,7 @@
 """The one scheduler process: APScheduler with a persistent SQLAlchemy job store.
 
-It carries out tasks the web process queued (connection tests now; pushes, sweeps
-and the weekly report join in later issues) and keeps a heartbeat in its log.
+It carries out tasks the web process queued (connection tests, pushes), runs the
+verification sweeps and the weekly report, and keeps a heartbeat in its log.
 Exactly one of these runs: gunicorn workers never start a scheduler (see STACK.md).
 """
 
@@ -9,26 +9,57 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from data.config import Settings
 from data.db import engine_for
+from data.domain.errors import CertpushError
+from data.domain.periods import zone
 from jobs.tasks import drain_tasks
 from jobs.verify import scheduled_sweep
+from jobs.weekly_report import weekly_report_catch_up, weekly_report_job
 from jobs.workorders import dispatch_due_work_orders, reconcile_at_start
 
 log = logging.getLogger("certpush.scheduler")
 HEARTBEAT_SECONDS = 60
 TASK_POLL_SECONDS = 1
 WORK_ORDER_POLL_SECONDS = 0.5
+WEEKLY_REPORT_GRACE_SECONDS = 12 * 3600
 
 
 def heartbeat() -> None:
     """Proves the scheduler is alive in its log; a module-level function so it pickles."""
     log.info("scheduler alive at %s", datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def weekly_report_trigger(settings: Settings) -> CronTrigger:
+    """Every CERTPUSH_REPORT_WEEKDAY at CERTPUSH_REPORT_TIME, local to CERTPUSH_REPORT_TZ."""
+    hour, _, minute = settings.report_time.partition(":")
+    try:
+        return CronTrigger(
+            day_of_week=settings.report_weekday,
+            hour=int(hour),
+            minute=int(minute or 0),
+            timezone=zone(settings.report_time_zone),
+        )
+    except ValueError:
+        raise CertpushError(
+            f"weekly report schedule {settings.report_weekday!r} at {settings.report_time!r}"
+            " is not valid: use a weekday (mon..sun) and HH:MM"
+        ) from None
+
+
+def last_weekly_run(settings: Settings, now: datetime) -> datetime | None:
+    """The latest time the weekly report was due at or before ``now`` (within 8 days)."""
+    trigger = weekly_report_trigger(settings)
+    due, fire = None, trigger.get_next_fire_time(None, now - timedelta(days=8))
+    while fire is not None and fire <= now:
+        due, fire = fire, trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return due
 
 
 def build_scheduler(settings: Settings) -> BlockingScheduler:
@@ -58,6 +89,24 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         id="verification-sweep",
         replace_existing=True,
     )
+    scheduler.add_job(
+        weekly_report_job,
+        weekly_report_trigger(settings),
+        id="weekly-report",
+        replace_existing=True,
+        misfire_grace_time=WEEKLY_REPORT_GRACE_SECONDS,
+    )
+    # Re-adding a job at start forgets a run missed while the scheduler was down; the
+    # weekly report is produced once per week anyway, so catch up on the last one due.
+    due = last_weekly_run(settings, datetime.now(UTC))
+    if due is not None:
+        scheduler.add_job(
+            weekly_report_catch_up,
+            "date",
+            args=[due.isoformat()],
+            id="weekly-report-catch-up",
+            replace_existing=True,
+        )
     scheduler.add_job(
         drain_tasks,
         "interval",

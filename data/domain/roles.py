@@ -23,6 +23,7 @@ class Permission(enum.StrEnum):
     APPROVE_PUSH = "approve_push"
     IMPLEMENT_PUSH = "implement_push"
     VIEW_REPORTS = "view_reports"
+    PRODUCE_REPORTS = "produce_reports"  # run the weekly report now (it is shared by all)
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
     PUSH_WITHOUT_APPROVAL = "push_without_approval"  # admin only: the CLI "push run"
@@ -37,7 +38,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     ),
     Role.REVIEWER: frozenset(_EVERYONE | {Permission.APPROVE_PUSH}),
     Role.IMPLEMENTER: frozenset(_EVERYONE | {Permission.IMPLEMENT_PUSH}),
-    Role.MANAGER: frozenset(_EVERYONE | {Permission.VIEW_AUDIT}),
+    Role.MANAGER: frozenset(_EVERYONE | {Permission.VIEW_AUDIT, Permission.PRODUCE_REPORTS}),
     Role.ADMIN: frozenset(Permission),
 }
 
