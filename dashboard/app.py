@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         client_certificates,
         connectors,
         import_upload,
+        reports,
         shell,
         topology,
         verify_now,

@@ -123,3 +123,32 @@ VERIFY_NOW = "verify-now-btn"
 VERIFY_TASK = "verify-now-task"
 VERIFY_POLL = "verify-now-poll"
 VERIFY_STATUS = "verify-now-status"
+
+# reports: Push Validation
+NAV_REPORTS = "nav-reports"
+NAV_REPORTS_PUSH_VALIDATION = "nav-reports-push-validation"
+REPORT_PRESET = "report-period-preset"
+REPORT_RANGE = "report-period-range"
+REPORT_RANGE_ROW = "report-period-range-row"
+REPORT_GRANULARITY = "report-granularity"
+REPORT_PERIOD_LABEL = "report-period-label"
+REPORT_ERROR = "report-error"
+REPORT_KPIS = "report-kpis"
+REPORT_TREND = "report-trend"
+REPORT_BY_TYPE = "report-by-connector-type"
+REPORT_BY_DEVICE = "report-by-device"
+REPORT_REASONS = "report-reasons"
+REPORT_DRILLDOWN = "report-drilldown"
+REPORT_EXPIRY = "report-expiry"
+REPORT_DOWNLOAD_CSV = "report-download-csv"
+REPORT_DOWNLOAD_XLSX = "report-download-xlsx"
+REPORT_DOWNLOAD_PDF = "report-download-pdf"
+REPORT_DOWNLOAD = "report-download"
+REPORT_EXPORT_MESSAGE = "report-export-message"
+REPORT_WEEKLY = "report-weekly"
+REPORT_WEEKLY_DOWNLOAD = "report-weekly-download"
+REPORT_WEEKLY_FILE = "report-weekly-file"  # pattern: {"type": ..., "report": id, "fmt": "pdf"}
+
+
+def report_weekly_file(report_id: int, fmt: str) -> dict:
+    return {"type": REPORT_WEEKLY_FILE, "report": report_id, "fmt": fmt}

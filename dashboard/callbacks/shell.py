@@ -45,6 +45,16 @@ def show_audit_link(_pathname: str | None) -> str:
     return "" if can(user.role, Permission.VIEW_AUDIT) else "d-none"
 
 
+@callback(Output(ids.NAV_REPORTS, "class_name"), Input(ids.URL, "pathname"))
+def show_reports_menu(_pathname: str | None) -> str:
+    """A convenience only: every report callback checks VIEW_REPORTS itself."""
+    try:
+        user = acting_user()
+    except AuthError:
+        return "d-none"
+    return "" if can(user.role, Permission.VIEW_REPORTS) else "d-none"
+
+
 @callback(Output(ids.OVERVIEW_COUNTS, "children"), Input(ids.URL, "pathname"))
 def overview_counts(_pathname: str | None) -> list:
     require_permission(Permission.VIEW_INVENTORY)

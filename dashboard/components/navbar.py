@@ -25,6 +25,21 @@ def navbar() -> dbc.Navbar:
         in_navbar=True,
         id="nav-cert-plus",
     )
+    # Every role may view reports; a callback hides the menu from a role that may not,
+    # and each report callback checks again.
+    reports_menu = dbc.DropdownMenu(
+        [
+            dbc.DropdownMenuItem(
+                "Push Validation",
+                href="/reports/push-validation",
+                id=ids.NAV_REPORTS_PUSH_VALIDATION,
+            ),
+        ],
+        label="Reports",
+        nav=True,
+        in_navbar=True,
+        id=ids.NAV_REPORTS,
+    )
     return dbc.Navbar(
         dbc.Container(
             [
@@ -33,6 +48,7 @@ def navbar() -> dbc.Navbar:
                     [
                         dbc.NavItem(dbc.NavLink("Overview", href="/")),
                         cert_menu,
+                        reports_menu,
                         dbc.NavItem(
                             dbc.NavLink("Work orders", href="/workorders", id=ids.NAV_WORKORDERS)
                         ),
