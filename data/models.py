@@ -284,7 +284,15 @@ class WorkOrder(Base):
     __table_args__ = (
         Index("ix_work_orders_status", "status", "run_at"),
         Index("ix_work_orders_request", "request_id"),
-        Index("ix_work_orders_pushed_at", "pushed_at"),
+        Index(
+            "ix_work_orders_report",
+            "pushed_at",
+            "status",
+            "verification",
+            "connector_id",
+            "verified_at",
+            "request_id",
+        ),
     )
 
 
