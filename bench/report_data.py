@@ -172,7 +172,7 @@ def generate(url: str, *, work_orders: int, days: int, connectors: int, seed: in
         if installed and not pending:
             bad = rnd.randrange(ENDPOINTS_PER_CONNECTOR) if failed_verification else -1
             failure = rnd.choice(VERIFY_FAILURES)
-            delays = (15, 30, 45) if rnd.random() < 0.15 else (15, 30)
+            delays = (15, 30, 45) if rnd.random() < 0.2 else (15, 30)
             for k, delay in enumerate(delays):
                 at = pushed + timedelta(minutes=delay)
                 sweep_id = len(sweeps) + 1

@@ -2,9 +2,9 @@
 
 One selector thread (jobs/probe.py) is CPU-bound on the TLS handshakes themselves
 (OpenSSL's ``do_handshake`` is about 0.5 ms of client CPU per endpoint), so one
-process tops out near 1,400 endpoints/s. Interleaved shards on one process per core
-use the other core when the servers are remote, and share it fairly with a local
-server. Small sweeps stay in-process: starting workers costs more than they save.
+process tops out near 1,400 endpoints/s. Interleaved shards, one per core: the
+sweep's own process probes the first while worker processes start and probe the
+others. Small sweeps stay in-process: starting workers costs more than they save.
 
 Workers are started by a ``forkserver`` (not ``fork``): the scheduler process runs
 threads, and forking a threaded process can copy a lock in its held state.
@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Hashable
 from multiprocessing.connection import Connection, wait
@@ -97,25 +98,47 @@ def probe_sharded(
     processes = default_processes() if processes is None else max(1, processes)
     processes = min(processes, max(1, total // max(1, min_per_worker)))
     done = 0
+    lock = threading.Lock()
 
     def tick(count: int) -> None:
         nonlocal done
-        done += count
+        with lock:
+            done += count
+            so_far = done
         if on_progress is not None and count:
-            on_progress(done, total)
+            on_progress(so_far, total)
 
-    if processes == 1:
-        return probe_many(
-            requests,
-            concurrency=concurrency,
-            timeout=timeout,
-            bound=bound,
-            on_result=lambda _k, _r: tick(1),
-        )
-
-    context = _context()
     shards = [requests[i::processes] for i in range(processes)]  # slow-first order spreads out
-    per_worker = max(1, concurrency // processes)
+    per_shard = max(1, concurrency // processes)
+    remote: dict[Hashable, ProbeResult] = {}
+    collector = None
+    if len(shards) > 1:
+        # Workers start (about 0.1 s each) while this process already probes shard 0.
+        collector = threading.Thread(
+            target=_run_workers,
+            args=(shards[1:], per_shard, timeout, bound, tick, usage, remote),
+            name="probe-workers",
+            daemon=True,
+        )
+        collector.start()
+    results = probe_many(
+        shards[0],
+        concurrency=per_shard,
+        timeout=timeout,
+        bound=bound,
+        on_result=lambda _k, _r: tick(1),
+    )
+    if collector is not None:
+        collector.join(timeout=bound + 15)
+        with lock:
+            results.update(remote)
+        _lost(results, requests, f"the sweep's time bound ({bound:.0f} s) ran out")
+    return results
+
+
+def _run_workers(shards, per_worker, timeout, bound, tick, usage, results) -> None:
+    """In a thread of the sweep: run one worker per shard, collect progress and results."""
+    context = _context()
     workers, pipes = [], {}
     for shard in shards:
         parent, child = context.Pipe(duplex=False)
@@ -126,7 +149,6 @@ def probe_sharded(
         child.close()
         workers.append(worker)
         pipes[parent] = shard
-    results: dict[Hashable, ProbeResult] = {}
     deadline = time.monotonic() + bound + 5  # the workers bound themselves; this is a backstop
     try:
         while pipes and time.monotonic() < deadline:
@@ -152,7 +174,6 @@ def probe_sharded(
             if worker.is_alive():
                 worker.kill()
                 worker.join()
-    return results
 
 
 def _lost(results: dict, shard: list[Request], reason: str) -> None:
