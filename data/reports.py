@@ -437,31 +437,15 @@ def push_rows(session: Session, period: Period, batch: int = 2000) -> Iterator[d
 
     Only inventory facts and outcomes: no key material or connector secret is read.
     """
-    judged = (
-        select(
-            VerificationResult.work_order_id.label("wo"),
-            func.count().label("checked"),
-            func.sum(case((VerificationResult.outcome != "match", 1), else_=0)).label("failed"),
-        )
-        .join(WorkOrder, _deciding_results())
-        .where(_in(period))
-        .group_by(VerificationResult.work_order_id)
-        .subquery()
-    )
+    # Per push, the deciding sweep's rows: a few index lookups each (work_order_id, at,
+    # outcome), the same plan on every database and for a cursor.
+    deciding = select(func.count()).where(_deciding_results())
+    checked = deciding.scalar_subquery()
+    failed = deciding.where(VerificationResult.outcome != "match").scalar_subquery()
     outcomes = (
-        select(
-            VerificationResult.work_order_id.label("wo"),
-            VerificationResult.outcome.label("outcome"),
-        )
-        .join(WorkOrder, _deciding_results())
-        .where(_in(period), VerificationResult.outcome != "match")
-        .distinct()
-        .subquery()
-    )
-    failing = (
-        select(outcomes.c.wo, func.aggregate_strings(outcomes.c.outcome, ",").label("outcomes"))
-        .group_by(outcomes.c.wo)
-        .subquery()
+        select(func.aggregate_strings(VerificationResult.outcome, ","))
+        .where(_deciding_results(), VerificationResult.outcome != "match")
+        .scalar_subquery()
     )
     query = (
         select(
@@ -476,16 +460,14 @@ def push_rows(session: Session, period: Period, batch: int = 2000) -> Iterator[d
             WorkOrder.pushed_at,
             WorkOrder.verified_at,
             STATE,
-            judged.c.checked,
-            judged.c.failed,
-            failing.c.outcomes,
+            checked,
+            failed,
+            outcomes,
             WorkOrder.reason,
         )
         .join(Connector, Connector.id == WorkOrder.connector_id)
         .join(PushRequest, PushRequest.id == WorkOrder.request_id)
         .join(Certificate, Certificate.id == PushRequest.certificate_id)
-        .outerjoin(judged, judged.c.wo == WorkOrder.id)
-        .outerjoin(failing, failing.c.wo == WorkOrder.id)
         .where(_in(period))
         .order_by(WorkOrder.pushed_at, WorkOrder.id)
         .execution_options(yield_per=batch)
@@ -505,7 +487,7 @@ def push_rows(session: Session, period: Period, batch: int = 2000) -> Iterator[d
             "state": r[10],
             "endpoints_checked": r[11] or 0,
             "endpoints_failed": int(r[12] or 0),
-            "failure_outcomes": ",".join(sorted((r[13] or "").split(","))).strip(","),
+            "failure_outcomes": ",".join(sorted(set(filter(None, (r[13] or "").split(","))))),
             "reason": r[14] or "",
         }
 
