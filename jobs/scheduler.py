@@ -19,6 +19,7 @@ from data.config import Settings
 from data.db import engine_for
 from data.domain.errors import CertpushError
 from data.domain.periods import zone
+from jobs.probe_shards import warm_up
 from jobs.tasks import drain_tasks
 from jobs.verify import scheduled_sweep
 from jobs.weekly_report import weekly_report_catch_up, weekly_report_job
@@ -124,6 +125,7 @@ def main() -> None:
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     settings = Settings.from_env()
     reconcile_at_start(settings)  # before anything new is claimed
+    warm_up(settings.verify_processes)  # sweeps then start their probing workers at once
     scheduler = build_scheduler(settings)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler starting")
