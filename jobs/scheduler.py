@@ -123,6 +123,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # APScheduler logs every run of the sub-second polling jobs: keep only its warnings.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    for chatty in ("kaleido", "choreographer"):  # a line per chart image otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = Settings.from_env()
     reconcile_at_start(settings)  # before anything new is claimed
     warm_up(settings.verify_processes)  # sweeps then start their probing workers at once
