@@ -236,7 +236,7 @@ def _literal_address(host: str, port: int) -> list[tuple] | None:
     return [(family, (host, port, 0, 0) if ip.version == 6 else (host, port))]
 
 
-def _resolve(endpoints: list[EndpointSpec], timeout: float) -> dict[tuple[str, int], object]:
+def resolve_names(endpoints: list[EndpointSpec], timeout: float) -> dict[tuple[str, int], object]:
     """Addresses for every (host, port) that is a name: a list, or the error text.
 
     Names are resolved on a few threads before the sweep (getaddrinfo blocks and has
@@ -271,24 +271,28 @@ def probe_many(
     timeout: float = 5.0,
     bound: float | None = None,
     on_result: Callable[[Hashable, ProbeResult], None] | None = None,
+    resolved: dict[tuple[str, int], object] | None = None,
 ) -> dict[Hashable, ProbeResult]:
     """Handshake with every endpoint, at most ``concurrency`` at a time.
 
     ``requests`` are (key, endpoint, expected SHA-256 fingerprint). Each connection
     has ``timeout`` seconds for connect plus handshake; the whole run stops after
     ``bound`` seconds, and what is left then is reported as timed out.
+    ``resolved`` (from ``resolve_names``) lets ``requests`` be a lazy iterator that
+    is pulled only as connections free up (work shared between processes).
     """
-    todo = list(requests)
     results: dict[Hashable, ProbeResult] = {}
-    if not todo:
-        return results
-    resolved = _resolve([endpoint for _k, endpoint, _e in todo], timeout)
+    if resolved is None:
+        requests = list(requests)
+        if not requests:
+            return results
+        resolved = resolve_names([endpoint for _k, endpoint, _e in requests], timeout)
     concurrency = max(1, min(concurrency, _fd_budget()))
     run_deadline = time.monotonic() + (bound if bound is not None else float("inf"))
     selector = selectors.DefaultSelector()
     live: dict[int, _Attempt] = {}
     deadlines: list[tuple[float, int]] = []
-    queue = iter(todo)
+    queue = iter(requests)
 
     def finish(attempt: _Attempt, result: ProbeResult) -> None:
         if attempt.sock is not None:
@@ -325,7 +329,7 @@ def probe_many(
         attempt = _Attempt(key, endpoint, expected, now, now + timeout)
         addresses = _literal_address(endpoint.host, endpoint.port)
         if addresses is None:
-            answer = resolved[(endpoint.host, endpoint.port)]
+            answer = resolved.get((endpoint.host, endpoint.port), "the name was not resolved")
             if isinstance(answer, str):
                 results[key] = _failed(
                     attempt, ProbeOutcome.DNS_ERROR, f"cannot resolve {endpoint.host}: {answer}"

@@ -2,9 +2,11 @@
 
 One selector thread (jobs/probe.py) is CPU-bound on the TLS handshakes themselves
 (OpenSSL's ``do_handshake`` is about 0.5 ms of client CPU per endpoint), so one
-process tops out near 1,400 endpoints/s. Interleaved shards, one per core: the
-sweep's own process probes the first while worker processes start and probe the
-others. Small sweeps stay in-process: starting workers costs more than they save.
+process tops out near 1,400 endpoints/s. So the endpoints are cut into small
+chunks that this process and one worker per extra core pull from one queue as
+their connections free up: nobody idles while a worker starts, and a hung endpoint
+holds one connection slot, not a share of the fleet. Small sweeps stay in-process:
+starting workers costs more than they save.
 
 Workers are started by a ``forkserver`` (not ``fork``): the scheduler process runs
 threads, and forking a threaded process can copy a lock in its held state.
@@ -19,18 +21,20 @@ import resource
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from data.domain.connector_specs import EndpointSpec
 from data.domain.verification import ProbeOutcome
-from jobs.probe import ProbeResult, probe_many
+from jobs.probe import ProbeResult, probe_many, resolve_names
 
 Request = tuple[Hashable, EndpointSpec, str]
 
 MIN_PER_WORKER = 250  # below this a worker's start-up (about 0.1 s) costs more than it saves
 PROGRESS_EVERY = 100
+CHUNK = 32  # requests per hand-out: small enough to balance, large enough to be cheap
 
 
 def default_processes() -> int:
@@ -38,9 +42,15 @@ def default_processes() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _worker(conn: Connection, requests: list[Request], concurrency: int, timeout: float, bound):
-    """Runs in a worker: probe one shard, report progress, send the results back."""
+def _worker(conn: Connection, concurrency: int, timeout: float, bound, resolved) -> None:
+    """Runs in a worker: probe chunks asked from the sweep until it has none left."""
     done = 0
+
+    def chunks():
+        conn.send(("want", None))
+        while chunk := conn.recv():
+            conn.send(("want", None))  # ask ahead: the next chunk arrives while this one runs
+            yield from chunk
 
     def progress(_key, _result) -> None:
         nonlocal done
@@ -50,7 +60,12 @@ def _worker(conn: Connection, requests: list[Request], concurrency: int, timeout
 
     try:
         results = probe_many(
-            requests, concurrency=concurrency, timeout=timeout, bound=bound, on_result=progress
+            chunks(),
+            concurrency=concurrency,
+            timeout=timeout,
+            bound=bound,
+            on_result=progress,
+            resolved=resolved,
         )
         conn.send(("progress", done % PROGRESS_EVERY))
         conn.send(("usage", _own_usage()))
@@ -107,6 +122,7 @@ def probe_sharded(
     on_progress: Callable[[int, int], None] | None = None,
     min_per_worker: int = MIN_PER_WORKER,
     usage: list[dict[str, float]] | None = None,
+    chunk: int = CHUNK,
 ) -> dict[Hashable, ProbeResult]:
     """Probe ``requests`` on up to ``processes`` workers (in-process when that is cheaper).
 
@@ -130,66 +146,90 @@ def probe_sharded(
         if on_progress is not None and count:
             on_progress(so_far, total)
 
-    shards = [requests[i::processes] for i in range(processes)]  # slow-first order spreads out
-    per_shard = max(1, concurrency // processes)
+    resolved = resolve_names([endpoint for _k, endpoint, _e in requests], timeout)
+    work = _WorkQueue(requests, chunk)
+    per_process = max(1, concurrency // processes)
     remote: dict[Hashable, ProbeResult] = {}
     collector = None
-    if len(shards) > 1:
-        # Workers start (about 0.1 s each) while this process already probes shard 0.
+    if processes > 1:
+        # Workers start (about 0.1 s each) while this process already probes.
         collector = threading.Thread(
             target=_run_workers,
-            args=(shards[1:], per_shard, timeout, bound, tick, usage, remote),
+            args=(processes - 1, work, per_process, timeout, bound, resolved, tick, usage, remote),
             name="probe-workers",
             daemon=True,
         )
         collector.start()
     results = probe_many(
-        shards[0],
-        concurrency=per_shard,
+        work.iterate(),
+        concurrency=per_process,
         timeout=timeout,
         bound=bound,
         on_result=lambda _k, _r: tick(1),
+        resolved=resolved,
     )
     if collector is not None:
         collector.join(timeout=bound + 15)
         with lock:
             results.update(remote)
-        _lost(results, requests, f"the sweep's time bound ({bound:.0f} s) ran out")
+    _lost(results, requests, f"the sweep's time bound ({bound:.0f} s) ran out")
     return results
 
 
-def _run_workers(shards, per_worker, timeout, bound, tick, usage, results) -> None:
-    """In a thread of the sweep: run one worker per shard, collect progress and results."""
+class _WorkQueue:
+    """The sweep's requests in chunks, handed out in order (slow endpoints first)."""
+
+    def __init__(self, requests: list[Request], size: int = CHUNK):
+        self._chunks = deque(requests[i : i + size] for i in range(0, len(requests), size))
+        self._lock = threading.Lock()
+
+    def take(self) -> list[Request]:
+        with self._lock:
+            return self._chunks.popleft() if self._chunks else []
+
+    def iterate(self):
+        while chunk := self.take():
+            yield from chunk
+
+
+def _run_workers(count, work, per_worker, timeout, bound, resolved, tick, usage, results) -> None:
+    """In a thread of the sweep: start workers, feed them chunks, collect what they find."""
     context = _context()
-    workers, pipes = [], {}
-    for shard in shards:
-        parent, child = context.Pipe(duplex=False)
+    workers, taken = [], {}
+    for _ in range(count):
+        parent, child = context.Pipe()
         worker = context.Process(
-            target=_worker, args=(child, shard, per_worker, timeout, bound), daemon=True
+            target=_worker, args=(child, per_worker, timeout, bound, resolved), daemon=True
         )
         worker.start()
         child.close()
         workers.append(worker)
-        pipes[parent] = shard
+        taken[parent] = []  # the chunks this worker took: lost if it dies
     deadline = time.monotonic() + bound + 5  # the workers bound themselves; this is a backstop
     try:
-        while pipes and time.monotonic() < deadline:
-            for conn in wait(list(pipes), timeout=max(0.0, deadline - time.monotonic())):
+        while taken and time.monotonic() < deadline:
+            for conn in wait(list(taken), timeout=max(0.0, deadline - time.monotonic())):
                 try:
                     kind, payload = conn.recv()
                 except EOFError:  # the worker died without its results
-                    _lost(results, pipes.pop(conn), "the probing worker process died")
+                    for chunk in taken.pop(conn):
+                        _lost(results, chunk, "the probing worker process died")
                     continue
-                if kind == "progress":
+                if kind == "want":
+                    chunk = work.take()
+                    taken[conn].append(chunk)
+                    conn.send(chunk)
+                elif kind == "progress":
                     tick(payload)
                 elif kind == "usage":
                     if usage is not None:
                         usage.append(payload)
                 else:
                     results.update(payload)
-                    pipes.pop(conn)
-        for shard in pipes.values():
-            _lost(results, shard, f"the sweep's time bound ({bound:.0f} s) ran out")
+                    taken.pop(conn)
+        for chunks in taken.values():
+            for chunk in chunks:
+                _lost(results, chunk, f"the sweep's time bound ({bound:.0f} s) ran out")
     finally:
         for worker in workers:
             worker.join(timeout=1)

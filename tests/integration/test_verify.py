@@ -598,6 +598,7 @@ def test_sharded_probes_give_the_same_outcomes_as_one_process(sni_site):
             ("expired", EndpointSpec("127.0.0.1", sni_site.expired_port), sni_site.fp_expired),
         ]
         seen: list[tuple[int, int]] = []
+        workers: list[dict] = []
         start = time.monotonic()
         results = probe_sharded(
             requests,
@@ -607,6 +608,8 @@ def test_sharded_probes_give_the_same_outcomes_as_one_process(sni_site):
             processes=2,
             min_per_worker=1,
             on_progress=lambda done, total: seen.append((done, total)),
+            usage=workers,
+            chunk=1,  # one endpoint per hand-out: the worker gets some of them
         )
         took = time.monotonic() - start
     outcomes = {key: r.outcome.value for key, r in results.items()}
@@ -619,4 +622,5 @@ def test_sharded_probes_give_the_same_outcomes_as_one_process(sni_site):
     }
     assert results["b"].served_fingerprint == sni_site.fp_b
     assert seen[-1] == (5, 5)
+    assert len(workers) == 1 and workers[0]["cpu"] > 0  # a worker process took part
     assert took < 5  # the silent port costs its own timeout, not the run
