@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None) -> Dash:
     server.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     init_auth(server, settings)
     _register_error_handlers(server)
+    from dashboard.api import api
+
+    server.register_blueprint(api)
     app = Dash(
         __name__,
         server=server,
