@@ -36,18 +36,13 @@ def _number(value):
 
 def _period(now: datetime) -> Period:
     tz = zone(request.args.get("tz") or settings().report_time_zone)
-    first, last = request.args.get("from"), request.args.get("to")
-    if first or last:
-        if not (first and last):
-            raise CertpushError("give both 'from' and 'to' (YYYY-MM-DD), or 'days'")
-        return Period.parse(first, last, tz)
     try:
         days = int(request.args.get("days", 30))
     except ValueError:
         raise CertpushError("'days' must be a whole number") from None
-    if not 1 <= days <= 3660:
-        raise CertpushError("'days' must be between 1 and 3660")
-    return Period.last_days(days, now, tz)
+    return Period.choose(
+        first=request.args.get("from"), last=request.args.get("to"), days=days, now=now, tz=tz
+    )
 
 
 @api.get("/reports/push-validation")

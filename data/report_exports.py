@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from data import reports
 from data.domain.errors import CertpushError
 from data.domain.periods import Granularity, Period
-from data.domain.push_validation import STYLES, PushValidation
+from data.domain.push_validation import STYLES, PushValidation, human_duration
 
 log = logging.getLogger("certpush.reports")
 
@@ -152,20 +152,6 @@ def _percent(rate: float | None) -> str:
     return "n/a" if rate is None or pd.isna(rate) else f"{rate:.1%}"
 
 
-def _duration(seconds: float | None) -> str:
-    """A median duration as a person reads it: 45 s, 12 min, 3 h 05 min, 2 d 4 h."""
-    if seconds is None:
-        return "n/a"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 86400:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    return f"{s // 86400} d {s % 86400 // 3600} h"
-
-
 def _produced(now: datetime, period: Period) -> str:
     local = now.astimezone(period.tz)
     return (
@@ -183,16 +169,17 @@ def kpi_lines(k: reports.Kpis) -> list[tuple[str, str]]:
         ("Push failed", str(k.push_failed)),
         ("Pending", str(k.pending)),
         ("Success rate (verified / decided)", _percent(k.success_rate)),
-        ("Median time from request to verified", _duration(k.median_to_verified_s)),
+        ("Median time from request to verified", human_duration(k.median_to_verified_s, "n/a")),
     ]
 
 
 def kpi_summary(k: reports.Kpis) -> str:
     """One line of key figures (the CLI prints it)."""
+    median = human_duration(k.median_to_verified_s, "n/a")
     return (
         f"{k.pushes} pushes: {k.verified} verified, {k.failed_verification} failed verification,"
         f" {k.push_failed} push failed, {k.pending} pending; success rate"
-        f" {_percent(k.success_rate)}; median to verified {_duration(k.median_to_verified_s)}"
+        f" {_percent(k.success_rate)}; median to verified {median}"
     )
 
 

@@ -15,8 +15,6 @@ from dash import ALL, Input, Output, State, callback, ctx, no_update
 from dashboard import ids
 from dashboard.auth import require_permission, settings
 from dashboard.components.reports import (
-    EXPORT_FORMATS,
-    as_produced_reports,
     drilldown,
     drilldown_placeholder,
     kpi_cards,
@@ -34,12 +32,7 @@ from data.report_charts import breakdown_figure, expiry_figure, trend_figure
 PRESET_DAYS = {"7": 7, "30": 30, "90": 90}
 CUSTOM = "custom"
 DRILL_LIMIT = 200
-FAILED_STATES = {"failed", *(s.value for s in PushValidation)}
-MIME = {
-    "csv": "text/csv",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-}
+STATES = {"failed", *(s.value for s in PushValidation)}  # what a bar's customdata may name
 
 
 def _refusal(exc: Exception) -> str:
@@ -52,15 +45,12 @@ def report_zone():
 
 def report_period(preset: str | None, start: str | None, end: str | None, now: datetime) -> Period:
     """The period the controls describe, in the report time zone."""
-    tz = report_zone()
     if preset == CUSTOM:
-        if not start or not end:
-            raise CertpushError("choose the first and the last day of the period")
-        return Period.parse(str(start)[:10], str(end)[:10], tz)
-    days = PRESET_DAYS.get(str(preset))
-    if days is None:
+        return Period.choose(first=start, last=end, days=None, now=now, tz=report_zone())
+    if str(preset) not in PRESET_DAYS:
         raise CertpushError(f"unknown period {preset!r}")
-    return Period.last_days(days, now, tz)
+    return Period.choose(first=None, last=None, days=PRESET_DAYS[str(preset)], now=now,
+                         tz=report_zone())  # fmt: skip
 
 
 def report_granularity(period: Period, value: str | None) -> Granularity:
@@ -163,7 +153,7 @@ def selection_from(trigger: str | None, click: Any) -> reports.Selection | None:
         data = _customdata(click)
         if len(data) < 2 or not data[0]:
             return None
-        state = data[2] if len(data) > 2 and data[2] in FAILED_STATES else None
+        state = data[2] if len(data) > 2 and data[2] in STATES else None
         return reports.Selection(bucket_first=str(data[0]), bucket_last=str(data[1]), state=state)
     if trigger in (ids.REPORT_BY_DEVICE, ids.REPORT_BY_TYPE):
         data = _customdata(click)
@@ -238,7 +228,7 @@ def _download(content: bytes, filename: str, fmt: str) -> dict:
         "content": base64.b64encode(content).decode("ascii"),
         "filename": filename,
         "base64": True,
-        "type": MIME.get(fmt, "application/octet-stream"),
+        "type": report_exports.MEDIA_TYPES.get(fmt, "application/octet-stream"),
     }
 
 
@@ -278,7 +268,7 @@ def export_for(
         require_permission(Permission.VIEW_REPORTS)
     except (AuthError, PermissionDenied) as exc:
         return no_update, _refusal(exc)
-    if fmt not in EXPORT_FORMATS:
+    if fmt not in report_exports.FORMATS:
         return no_update, ""
     now = datetime.now(UTC)
     try:
@@ -301,32 +291,21 @@ def show_weekly_reports(_id: str) -> Any:
     except (AuthError, PermissionDenied) as exc:
         return _refusal(exc)
     with session_scope(settings().database_url) as db:
-        produced = as_produced_reports(report_files.list_reports(db))
+        produced = report_files.list_reports(db)
     return weekly_list(produced)
 
 
 def weekly_file(report_id: Any, fmt: Any) -> Path:
-    """The file of one produced report, only from inside the reports folder.
-
-    The id must be a known report's and the format one we write: nothing the browser
-    sends becomes part of a path, and the resolved path is checked once more.
-    """
-    if fmt not in EXPORT_FORMATS or isinstance(report_id, bool):
+    """The file of one produced report. Only the id is read from the browser;
+    report_files.report_file checks the format, the report and that the stored name
+    stays inside the reports folder."""
+    if isinstance(report_id, bool):
         raise CertpushError("unknown report file")
     try:
         report_id = int(report_id)
     except (TypeError, ValueError):
         raise CertpushError("unknown report file") from None
-    app_settings = settings()
-    with session_scope(app_settings.database_url) as db:
-        known = {r.id: r for r in as_produced_reports(report_files.list_reports(db))}
-    if report_id not in known or fmt not in known[report_id].formats:
-        raise CertpushError("unknown report file")
-    path = Path(report_files.report_file(app_settings, report_id, fmt)).resolve()
-    folder = app_settings.report_folder.resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
-        raise CertpushError("unknown report file")
-    return path
+    return report_files.report_file(settings(), report_id, str(fmt))
 
 
 @callback(

@@ -4,9 +4,9 @@ child (escaped by React), never HTML."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -15,27 +15,9 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.components.workorders import topology_href
-from data.domain.push_validation import STYLES, PushValidation
+from data.domain.push_validation import STYLES, PushValidation, human_duration
+from data.report_files import ReportInfo
 from data.reports import Kpis, Selection, failure_label
-
-EXPORT_FORMATS = ("csv", "xlsx", "pdf")
-
-
-def human_duration(seconds: float | None) -> str:
-    """ "1 h 15 min", "3 d 4 h", "42 s"; an em dash when there is nothing to measure."""
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    minutes, _ = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def _percent(rate: float | None) -> str:
@@ -226,19 +208,7 @@ def drilldown(selection: Selection, frame: pd.DataFrame, total: int, zone: tzinf
     return [heading, html.Div(table, style={"maxHeight": "420px", "overflowY": "auto"})]
 
 
-@dataclass(frozen=True)
-class ProducedReport:
-    """A weekly report as the page lists it (whatever shape jobs.weekly_report returns)."""
-
-    id: int
-    first: date
-    last: date
-    time_zone: str
-    produced_at: datetime | None
-    formats: tuple[str, ...]
-
-
-def weekly_list(reports: Sequence[ProducedReport]) -> Any:
+def weekly_list(reports: Sequence[ReportInfo]) -> Any:
     if not reports:
         return html.Div("No weekly report has been produced yet.", className="text-muted small")
     items = []
@@ -257,43 +227,10 @@ def weekly_list(reports: Sequence[ProducedReport]) -> Any:
         items.append(
             html.Li(
                 [
-                    html.Span(f"{r.first} to {r.last} ({r.time_zone}){produced}"),
+                    html.Span(f"{r.label}{produced}"),
                     html.Span(buttons, className="ms-2"),
                 ],
                 className="report-weekly-item",
             )
         )
     return html.Ul(items, className="list-unstyled mb-0")
-
-
-def as_produced_reports(raw: Iterable[Any]) -> list[ProducedReport]:
-    """Read list_reports() entries (objects or dicts) into ProducedReport values."""
-    import json
-
-    def get(item: Any, *names: str) -> Any:
-        for name in names:
-            value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
-            if value is not None:
-                return value
-        return None
-
-    out = []
-    for item in raw:
-        files = get(item, "files", "formats") or {}
-        if isinstance(files, str):
-            try:
-                files = json.loads(files)
-            except ValueError:
-                files = {}
-        formats = tuple(f for f in EXPORT_FORMATS if f in files)
-        out.append(
-            ProducedReport(
-                id=int(get(item, "id", "report_id")),
-                first=get(item, "period_start", "first", "start"),
-                last=get(item, "period_end", "last", "end"),
-                time_zone=str(get(item, "time_zone", "tz") or ""),
-                produced_at=get(item, "produced_at"),
-                formats=formats,
-            )
-        )
-    return out

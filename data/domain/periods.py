@@ -74,6 +74,22 @@ class Period:
         except ValueError:
             raise CertpushError(f"dates must be YYYY-MM-DD (got {first!r} and {last!r})") from None
 
+    @classmethod
+    def choose(
+        cls, *, first: str | None, last: str | None, days: int | None, now: datetime, tz: ZoneInfo
+    ) -> Period:
+        """The two ways people pick a period: a range of days, or the last ``days`` days
+        (``days`` None: the range is required)."""
+        if first or last or days is None:
+            if not (first and last):
+                raise CertpushError(
+                    "give both the first and the last day (YYYY-MM-DD), or a number of days"
+                )
+            return cls.parse(str(first)[:10], str(last)[:10], tz)
+        if not 1 <= days <= MAX_DAYS:
+            raise CertpushError(f"the number of days must be between 1 and {MAX_DAYS}")
+        return cls.last_days(days, now, tz)
+
     @property
     def days(self) -> int:
         return (self.last - self.first).days + 1

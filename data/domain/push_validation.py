@@ -61,6 +61,23 @@ def success_rate(verified: int, failed_verification: int, push_failed: int) -> f
     return verified / decided if decided else None
 
 
+def human_duration(seconds: float | None, missing: str = "—") -> str:
+    """A median time as people read it: "42 s", "12 min", "1 h 15 min", "3 d 4 h"."""
+    if seconds is None:
+        return missing
+    total = round(seconds)
+    if total < 60:
+        return f"{total} s"
+    minutes = total // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
 @dataclass(frozen=True)
 class ValidationStyle:
     label: str
