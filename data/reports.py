@@ -87,10 +87,13 @@ def _in(period: Period):
     return and_(WorkOrder.pushed_at >= period.start, WorkOrder.pushed_at < period.end)
 
 
-def _counts_frame(rows, index: str) -> pd.DataFrame:
-    """(key, state, n) rows → one row per key with a column per state, zeros filled."""
+def _counts_frame(rows, index: str, keys=None) -> pd.DataFrame:
+    """(key, state, n) rows → one row per key with a column per state, zeros filled
+    (also for every one of ``keys`` that has no row); success rate as in the domain."""
     frame = pd.DataFrame(list(rows), columns=[index, "state", "n"])
     table = frame.pivot_table(index=index, columns="state", values="n", aggfunc="sum", fill_value=0)
+    if keys is not None:
+        table = table.reindex(keys, fill_value=0)
     table = table.reindex(columns=[s.value for s in STATES], fill_value=0).astype(int)
     table.columns.name = None
     table["pushes"] = table.sum(axis=1)
@@ -202,9 +205,7 @@ def trend(session: Session, period: Period, granularity: Granularity | None = No
         .join(WorkOrder, and_(WorkOrder.pushed_at >= table.c.lo, WorkOrder.pushed_at < table.c.hi))
         .group_by(table.c.i, STATE)
     ).all()
-    frame = _counts_frame(rows, "i").reindex(range(len(buckets)), fill_value=0)
-    decided = frame["pushes"] - frame[PushValidation.PENDING.value]
-    frame["success_rate"] = frame[PushValidation.VERIFIED.value] / decided.where(decided > 0)
+    frame = _counts_frame(rows, "i", range(len(buckets)))
     frame.insert(0, "bucket", [b.first for b in buckets])
     frame.insert(1, "bucket_last", [b.last for b in buckets])
     return frame.reset_index(drop=True)
