@@ -31,7 +31,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy.orm import Session
 
-from data import reports
+from data import report_charts, reports
 from data.domain.errors import CertpushError
 from data.domain.periods import Granularity, Period
 from data.domain.push_validation import STYLES, PushValidation, human_duration
@@ -420,98 +420,11 @@ def _freeze(ws) -> None:
 # ----------------------------------------------------------------------------- charts
 
 
-def _charts_module():
-    """The page's figure module when it offers what the PDF needs, else None."""
-    try:
-        from data import report_charts
-    except ImportError:
-        return None
-    if hasattr(report_charts, "trend_figure") and hasattr(report_charts, "breakdown_figure"):
-        return report_charts
-    return None
-
-
-def _bar_marker(state: PushValidation) -> dict:
-    style = STYLES[state]
-    pattern = {"shape": style.pattern}
-    if style.pattern and style.pattern != ".":
-        pattern |= {"fgcolor": PATTERN_INK, "size": 7, "solidity": 0.25}
-    return {"color": style.colour, "pattern": pattern, "line": {"color": "#FFFFFF", "width": 0.5}}
-
-
-def _print_trend_figure(trend: pd.DataFrame, granularity: Granularity) -> go.Figure:
-    labels = [
-        _bucket_label(a, b, granularity)
-        for a, b in zip(trend["bucket"], trend["bucket_last"], strict=True)
-    ]
-    fig = go.Figure()
-    for state in STATES:
-        fig.add_bar(
-            x=labels, y=trend[state.value], name=STYLES[state].label, marker=_bar_marker(state)
-        )
-    fig.add_scatter(
-        x=labels,
-        y=trend["success_rate"],
-        name="Success rate",
-        yaxis="y2",
-        mode="lines+markers",
-        line={"color": SUCCESS_LINE, "width": 2},
-        connectgaps=False,
-    )
-    fig.update_layout(
-        barmode="stack",
-        template="plotly_white",
-        yaxis={"title": "Pushes", "rangemode": "tozero"},
-        yaxis2={
-            "title": "Success rate",
-            "overlaying": "y",
-            "side": "right",
-            "range": [0, 1.05],
-            "tickformat": ".0%",
-            "showgrid": False,
-        },
-        legend={"orientation": "h", "y": -0.25},
-        margin={"l": 60, "r": 60, "t": 20, "b": 40},
-    )
-    return fig
-
-
-def _print_breakdown_figure(frame: pd.DataFrame, index_col: str, title: str) -> go.Figure:
-    ordered = frame.iloc[::-1]  # worst first, read from the top
-    fig = go.Figure()
-    for state in STATES:
-        fig.add_bar(
-            y=ordered[index_col].astype(str),
-            x=ordered[state.value],
-            name=STYLES[state].label,
-            orientation="h",
-            marker=_bar_marker(state),
-        )
-    fig.update_layout(
-        barmode="stack",
-        template="plotly_white",
-        title={"text": title, "x": 0},
-        xaxis={"title": "Pushes"},
-        legend={"orientation": "h", "y": -0.2},
-        margin={"l": 160, "r": 20, "t": 40, "b": 40},
-    )
-    return fig
-
-
 def _figures(s: _Summary) -> tuple[go.Figure, go.Figure]:
-    """The trend and device breakdown figures: the page's own when available."""
-    title = "Devices with the most failures"
-    charts = _charts_module()
-    if charts is not None:
-        try:
-            return (
-                charts.trend_figure(s.trend, s.granularity),
-                charts.breakdown_figure(s.by_device, "device", title),
-            )
-        except Exception:  # the page's module is someone else's: never let it break the PDF
-            log.exception("report_charts failed; using the print figures")
-    return _print_trend_figure(s.trend, s.granularity), _print_breakdown_figure(
-        s.by_device, "device", title
+    """The trend and device breakdown figures, the page's own (data/report_charts.py)."""
+    return (
+        report_charts.trend_figure(s.trend, s.granularity),
+        report_charts.breakdown_figure(s.by_device, "device", "Devices with the most failures"),
     )
 
 
