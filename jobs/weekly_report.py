@@ -26,7 +26,6 @@ from data.domain.errors import CertpushError
 from data.domain.periods import Period, zone
 from data.models import Report
 from data.report_exports import FORMATS, file_name, write_report
-from data.report_files import ReportInfo, list_reports, report_file  # noqa: F401 (re-exported)
 
 log = logging.getLogger("certpush.reports")
 WEEKLY = "weekly"
