@@ -128,7 +128,7 @@ def page_callbacks(url: str) -> dict:
 
 def exports(url: str, period: Period, out: Path) -> dict:
     try:
-        from data.report_exports import write_report
+        from reports.exports import write_report
     except ImportError:
         return {}
 
@@ -152,7 +152,7 @@ def exports(url: str, period: Period, out: Path) -> dict:
 
 
 def _csv(url: str, out: Path) -> None:
-    from data.report_exports import write_report
+    from reports.exports import write_report
 
     period = Period.last_days(90, datetime.now(UTC), zone(TZ))
     with session_scope(url) as s:

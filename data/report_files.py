@@ -17,7 +17,14 @@ from data.config import Settings
 from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.models import Report
-from data.report_exports import FORMATS
+
+# The report's file formats; the writers live in reports/exports.py.
+FORMATS = ("csv", "xlsx", "pdf")
+MEDIA_TYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
 
 
 @dataclass(frozen=True)

@@ -769,8 +769,8 @@ def report_command(
     """Export the Push Validation Report for a range of days (CSV, XLSX or PDF)."""
     from data.domain.periods import Period, zone
     from data.domain.roles import Permission
-    from data.report_exports import FORMATS, file_name, kpi_summary, write_report
     from data.reports import kpis
+    from reports.exports import FORMATS, file_name, kpi_summary, write_report
 
     settings = Settings.from_env()
     fmt = fmt.strip().lower()

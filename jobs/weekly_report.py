@@ -25,7 +25,8 @@ from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.domain.periods import Period, zone
 from data.models import Report
-from data.report_exports import FORMATS, file_name, write_report
+from data.report_files import FORMATS
+from reports.exports import file_name, write_report
 
 log = logging.getLogger("certpush.reports")
 WEEKLY = "weekly"

@@ -21,13 +21,14 @@ from dashboard.components.reports import (
     reason_rows,
     weekly_list,
 )
-from data import report_exports, report_files, reports
+from data import report_files, reports
 from data.db import session_scope
 from data.domain.errors import AuthError, CertpushError, PermissionDenied
 from data.domain.periods import Granularity, Period, zone
 from data.domain.push_validation import PushValidation
 from data.domain.roles import Permission
-from data.report_charts import breakdown_figure, expiry_figure, trend_figure
+from reports import exports as report_exports
+from reports.charts import breakdown_figure, expiry_figure, trend_figure
 
 PRESET_DAYS = {"7": 7, "30": 30, "90": 90}
 CUSTOM = "custom"
@@ -228,7 +229,7 @@ def _download(content: bytes, filename: str, fmt: str) -> dict:
         "content": base64.b64encode(content).decode("ascii"),
         "filename": filename,
         "base64": True,
-        "type": report_exports.MEDIA_TYPES.get(fmt, "application/octet-stream"),
+        "type": report_files.MEDIA_TYPES.get(fmt, "application/octet-stream"),
     }
 
 
@@ -251,7 +252,7 @@ def export_report(
     start: str | None,
     end: str | None,
 ) -> tuple[Any, str]:
-    """The chosen period as a CSV, XLSX or PDF file, built by data/report_exports.py."""
+    """The chosen period as a CSV, XLSX or PDF file, built by reports/exports.py."""
     fmt = {
         ids.REPORT_DOWNLOAD_CSV: "csv",
         ids.REPORT_DOWNLOAD_XLSX: "xlsx",
@@ -268,7 +269,7 @@ def export_for(
         require_permission(Permission.VIEW_REPORTS)
     except (AuthError, PermissionDenied) as exc:
         return no_update, _refusal(exc)
-    if fmt not in report_exports.FORMATS:
+    if fmt not in report_files.FORMATS:
         return no_update, ""
     now = datetime.now(UTC)
     try:

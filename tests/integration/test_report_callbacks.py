@@ -264,10 +264,6 @@ def test_bad_custom_period_is_explained(web):
 
 
 def test_xlsx_export_of_the_selected_period(web, capsys):
-    from data import report_exports as exports
-
-    if not hasattr(exports, "report_bytes"):
-        pytest.skip("data/report_exports.py is not finished yet")
     from dashboard.callbacks.reports import export_for
 
     with _As(web, "maya"):

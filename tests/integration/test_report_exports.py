@@ -29,12 +29,12 @@ from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.domain.periods import Period, zone
 from data.models import Report
-from data.report_exports import FORMATS, file_name, report_bytes, write_report
-from data.report_files import list_reports, report_file
+from data.report_files import FORMATS, list_reports, report_file
 from data.schema import upgrade
 from data.users import add_user
 from jobs.scheduler import last_weekly_run, weekly_report_trigger
 from jobs.weekly_report import produce_week
+from reports.exports import file_name, report_bytes, write_report
 from tests.report_fixtures import ReportWorld
 
 SECRET = b"SEALED-SECRET-NEVER-EXPORTED"

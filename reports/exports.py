@@ -31,19 +31,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy.orm import Session
 
-from data import report_charts, reports
+from data import reports
 from data.domain.errors import CertpushError
 from data.domain.periods import Granularity, Period
 from data.domain.push_validation import STYLES, PushValidation, human_duration
+from data.report_files import FORMATS
+from reports import charts
 
 log = logging.getLogger("certpush.reports")
 
-FORMATS = ("csv", "xlsx", "pdf")
-MEDIA_TYPES = {
-    "csv": "text/csv",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-}
 TITLE = "Push Validation Report"
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
 STATES = list(PushValidation)
@@ -421,10 +417,10 @@ def _freeze(ws) -> None:
 
 
 def _figures(s: _Summary) -> tuple[go.Figure, go.Figure]:
-    """The trend and device breakdown figures, the page's own (data/report_charts.py)."""
+    """The trend and device breakdown figures, the page's own (reports/charts.py)."""
     return (
-        report_charts.trend_figure(s.trend, s.granularity),
-        report_charts.breakdown_figure(s.by_device, "device", "Devices with the most failures"),
+        charts.trend_figure(s.trend, s.granularity),
+        charts.breakdown_figure(s.by_device, "device", "Devices with the most failures"),
     )
 
 
