@@ -30,6 +30,7 @@ from data.domain.connector_specs import (
 )
 from data.domain.errors import CertpushError, NotFound
 from data.domain.nodes import ConnectorState, ConnectorView, EndpointView, endpoint_state
+from data.domain.push_validation import PushVerdict
 from data.models import (
     Binding,
     Certificate,
@@ -38,6 +39,7 @@ from data.models import (
     PushAttempt,
     VerificationResult,
 )
+from data.push_verdicts import last_pushes
 
 SPEC_GROUP = "certpush.connector_specs"
 MAX_ENDPOINTS = 10_000
@@ -279,6 +281,54 @@ def list_connectors(session: Session) -> list[ConnectorInfo]:
     return [_info(session, row) for row in rows]
 
 
+@dataclass(frozen=True)
+class BoundCertificate:
+    """A certificate bound to a connector, by its identity and name."""
+
+    fingerprint: str
+    common_name: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "common_name": self.common_name}
+
+
+@dataclass(frozen=True)
+class ConnectorOverview:
+    """A connector with what is bound to it and what its last push came to."""
+
+    info: ConnectorInfo
+    certificates: tuple[BoundCertificate, ...]
+    last_push: PushVerdict | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented shape of ``certpush connectors list --json``: ConnectorInfo's keys
+        plus ``certificates`` (fingerprint, common_name) and ``last_push`` (null when the
+        connector never had a push; else PushVerdict.to_json())."""
+        return {
+            **self.info.to_json(),
+            "certificates": [c.to_json() for c in self.certificates],
+            "last_push": self.last_push.to_json() if self.last_push else None,
+        }
+
+
+def connector_overviews(session: Session) -> list[ConnectorOverview]:
+    """Every connector (by name) with its bound certificates and the verdict of its last push.
+
+    The last push is the connector's, of whichever certificate went last; its verdict
+    follows the one rule (data/domain/push_validation.py). Secrets are never read.
+    """
+    infos = list_connectors(session)
+    bound: dict[int, list[BoundCertificate]] = {info.id: [] for info in infos}
+    for connector_id, fingerprint, common_name in session.execute(
+        select(Binding.connector_id, Certificate.fingerprint_sha256, Certificate.common_name)
+        .join(Certificate, Certificate.id == Binding.certificate_id)
+        .order_by(Binding.connector_id, Certificate.common_name, Certificate.fingerprint_sha256)
+    ):
+        bound.setdefault(connector_id, []).append(BoundCertificate(fingerprint, common_name))
+    pushes = last_pushes(session)
+    return [ConnectorOverview(info, tuple(bound[info.id]), pushes.get(info.id)) for info in infos]
+
+
 def get_connector(session: Session, name: str) -> ConnectorInfo:
     return _info(session, _connector(session, name))
 
@@ -350,9 +400,21 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
     ):
         endpoints[e.connector_id].append(
             EndpointView(
-                e.id, e.host, e.port, e.sni or None, endpoint_state(e.outcome), _verified(e)
+                e.id,
+                e.host,
+                e.port,
+                e.sni or None,
+                endpoint_state(e.outcome),
+                _verified(e),
+                checked_at=e.at,
+                reason=e.reason or "",
+                expected_fingerprint=e.expected_fingerprint,
+                served_fingerprint=e.served_fingerprint,
+                served_subject=e.served_subject,
+                served_not_after=e.served_not_after,
             )
         )
+    pushes = last_pushes(session, certificate_id=certificate_id, connector_ids=ids)
     views = []
     for c in connectors:
         attempt = latest.get(c.id)
@@ -363,7 +425,17 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
         else:
             state = ConnectorState.INSTALLED
             detail = f"installed {attempt.finished_at or attempt.started_at:%Y-%m-%d %H:%M} UTC"
-        views.append(ConnectorView(c.id, c.name, c.type, state, tuple(endpoints[c.id]), detail))
+        views.append(
+            ConnectorView(
+                c.id,
+                c.name,
+                c.type,
+                state,
+                tuple(endpoints[c.id]),
+                detail,
+                last_push=pushes.get(c.id),
+            )
+        )
     return views
 
 

@@ -3,7 +3,8 @@
 Every figure here comes from a GROUP BY over work orders and verification results
 for one period (``data/domain/periods.py``); pandas only shapes the small results.
 The push states come from one rule (``data/domain/push_validation.py``), compiled
-here into one SQL CASE, so the page, the exports and the CLI cannot disagree.
+into one SQL CASE in ``data/push_verdicts.py``, so the page, the exports, the CLI and
+the topology cannot disagree.
 A push belongs to the period (and to a day or week) by when it ended: ``pushed_at``.
 """
 
@@ -17,7 +18,6 @@ import pandas as pd
 from sqlalchemy import (
     Integer,
     and_,
-    case,
     exists,
     func,
     literal,
@@ -28,8 +28,6 @@ from sqlalchemy.orm import Session
 
 from data.domain.periods import Granularity, Period
 from data.domain.push_validation import (
-    OTHERWISE,
-    RULES,
     STYLES,
     PushValidation,
     success_rate,
@@ -45,16 +43,11 @@ from data.models import (
     VerificationResult,
     WorkOrder,
 )
+from data.push_verdicts import STATE, deciding_results
 from data.queries import status_counts
 
 STATES = list(PushValidation)
 EXPIRY_HORIZONS = (7, 30, 90)
-
-# The one rule as SQL: the same table, in the same order, as validation_of().
-STATE = case(
-    *[(getattr(WorkOrder, rule.column) == rule.value, rule.state.value) for rule in RULES],
-    else_=OTHERWISE.value,
-)
 
 FAILURE_LABELS = {
     "verification:mismatch": "Verification: another certificate served",
@@ -240,14 +233,6 @@ def by_device(session: Session, period: Period, limit: int = 20) -> pd.DataFrame
     return frame.head(limit).reset_index(drop=True)
 
 
-def _deciding_results():
-    """Result rows of the sweep that decided each work order (the first after its push)."""
-    return and_(
-        VerificationResult.work_order_id == WorkOrder.id,
-        VerificationResult.at == WorkOrder.verified_at,
-    )
-
-
 def failure_reasons(session: Session, period: Period) -> pd.DataFrame:
     """Why pushes failed: verification outcomes of the deciding sweep, and push errors.
 
@@ -260,7 +245,7 @@ def failure_reasons(session: Session, period: Period) -> pd.DataFrame:
             func.count(func.distinct(WorkOrder.id)),
             func.count(),
         )
-        .join(VerificationResult, _deciding_results())
+        .join(VerificationResult, deciding_results())
         .where(
             _in(period),
             WorkOrder.verification == "failed",
@@ -331,7 +316,7 @@ def _selection_filter(period: Period, sel: Selection):
         if kind == "verification":
             conditions.append(WorkOrder.verification == "failed")
             conditions.append(
-                exists().where(_deciding_results(), VerificationResult.outcome == value)
+                exists().where(deciding_results(), VerificationResult.outcome == value)
             )
         elif value == "interrupted":
             conditions.append(PushValidation.PUSH_FAILED.value == STATE)
@@ -440,12 +425,12 @@ def push_rows(session: Session, period: Period, batch: int = 2000) -> Iterator[d
     """
     # Per push, the deciding sweep's rows: a few index lookups each (work_order_id, at,
     # outcome), the same plan on every database and for a cursor.
-    deciding = select(func.count()).where(_deciding_results())
+    deciding = select(func.count()).where(deciding_results())
     checked = deciding.scalar_subquery()
     failed = deciding.where(VerificationResult.outcome != "match").scalar_subquery()
     outcomes = (
         select(func.aggregate_strings(VerificationResult.outcome, ","))
-        .where(_deciding_results(), VerificationResult.outcome != "match")
+        .where(deciding_results(), VerificationResult.outcome != "match")
         .scalar_subquery()
     )
     query = (

@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from data.domain.push_validation import PushVerdict
+
 
 class ConnectorState(enum.StrEnum):
     NOT_PUSHED = "not-pushed"
@@ -73,6 +75,13 @@ class EndpointView:
     sni: str | None
     state: EndpointState = EndpointState.UNVERIFIED
     detail: str = ""  # latest verification: outcome reason, served vs expected certificate
+    # The latest verification of this endpoint, field by field (None: never checked).
+    checked_at: datetime | None = None
+    reason: str = ""
+    expected_fingerprint: str | None = None
+    served_fingerprint: str | None = None
+    served_subject: str | None = None
+    served_not_after: datetime | None = None
 
     @property
     def address(self) -> str:
@@ -96,3 +105,5 @@ class ConnectorView:
     run_at: datetime | None = None  # when a Push-Scheduled work order runs (UTC)
     work_order_final: bool = True  # False while the work order can still change
     work_order_reason: str = ""  # why it failed, e.g. "missed schedule: ..."
+    # The last push of this certificate here and its verdict (the first sweep after it).
+    last_push: PushVerdict | None = None

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from data.domain.status import STATUS_TABLE, Status
+from data.domain.workflow import request_id, work_order_id
 
 
 class PushValidation(enum.StrEnum):
@@ -113,3 +116,67 @@ STYLES: dict[PushValidation, ValidationStyle] = {
         "Installed, not yet checked by a verification sweep.",
     ),
 }
+
+
+@dataclass(frozen=True)
+class PushVerdict:
+    """One push that ended (a work order with ``pushed_at``) and what the rule says it came to.
+
+    ``decided_at`` is the time of the sweep that decided it (the first after the push),
+    None while it is pending and for a push that failed; the endpoint counts are that
+    sweep's. Read by data/push_verdicts.py; shown on the topology, in the work order's
+    timeline and by ``certpush connectors list --json``.
+    """
+
+    work_order_number: int
+    request_number: int
+    connector_id: int
+    connector: str
+    certificate_fingerprint: str
+    certificate_common_name: str | None
+    status: str  # the work order's status label: "Completed", "Failed"
+    pushed_at: datetime
+    state: PushValidation
+    decided_at: datetime | None = None
+    endpoints_checked: int = 0
+    endpoints_failed: int = 0
+    reason: str = ""  # why the push failed, when it did
+
+    @property
+    def work_order(self) -> str:
+        return work_order_id(self.work_order_number)
+
+    @property
+    def request(self) -> str:
+        return request_id(self.request_number)
+
+    @property
+    def endpoints_matched(self) -> int:
+        return self.endpoints_checked - self.endpoints_failed
+
+    @property
+    def label(self) -> str:
+        """The state as people read it: "Verified", "Failed verification", "Pending"…"""
+        return STYLES[self.state].label
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON shape (``last_push`` of ``certpush connectors list --json``)."""
+        return {
+            "work_order": self.work_order,
+            "request": self.request,
+            "certificate": {
+                "fingerprint": self.certificate_fingerprint,
+                "common_name": self.certificate_common_name,
+            },
+            "pushed_at": self.pushed_at.isoformat(),
+            "outcome": self.status,
+            "reason": self.reason,
+            "verdict": {
+                "state": self.state.value,
+                "label": self.label,
+                "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+                "endpoints_checked": self.endpoints_checked,
+                "endpoints_matched": self.endpoints_matched,
+                "endpoints_failed": self.endpoints_failed,
+            },
+        }
