@@ -9,14 +9,40 @@ without a GPU draws a few hundred nodes comfortably and stutters at a few thousa
 (STACK.md, "Measured UI limits"), so a connector with more than FAN_LIMIT endpoints is
 drawn as one summary node with counts per state, and even an expanded connector draws
 at most MAX_EXPANDED endpoints plus a "+N more" node.
+
+Every node gets its position here (graph_layout.py: rows, framed grids, bands), so the
+page uses cytoscape's ``preset`` layout. Labels are short - a name and a state, wrapped
+at word ends and never cut inside a word; everything else about a node is in its
+``details`` (label, value pairs), which the page shows on hover and tap.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from dashboard.graph_layout import (
+    FRAME_HEAD,
+    FRAME_PAD,
+    GAP_X,
+    LABEL_MARGIN,
+    LEVEL_GAP,
+    LINE_CHARS,
+    LINE_HEIGHT,
+    MAX_LABEL_PX,
+    ROW_LIMIT,
+    SHAPES,
+    Box,
+    bands,
+    grid,
+    node_box,
+    row,
+    wrap,
+)
+from dashboard.timezones import local_and_utc
 from data.domain.nodes import (
     CONNECTOR_STATES,
     ENDPOINT_STATES,
@@ -24,6 +50,7 @@ from data.domain.nodes import (
     EndpointState,
     EndpointView,
 )
+from data.domain.push_validation import STYLES, PushValidation, PushVerdict
 from data.domain.status import STATUS_TABLE
 from data.queries import CertificateDetail
 
@@ -32,18 +59,18 @@ FAN_LIMIT = 25
 # An expanded connector draws at most this many endpoint nodes: 20 connectors of 1,000
 # endpoints must never turn one tap into a 1,000-node redraw.
 MAX_EXPANDED = 200
-# Longer connector details (e.g. a push failure reason) go to the hover title only.
-DETAIL_IN_LABEL = 40
-# Labels are drawn on a canvas; cut runaway names so one node cannot cover the graph.
-LABEL_CHARS = 48
 
-# breadthfirst draws a certificate -> connectors -> endpoints tree of a few hundred nodes
-# in well under a second and keeps the levels readable; cose freezes the tab (STACK.md),
-# and concentric's default rings (by degree) mix the levels up. Measured with
-# bench/topology_fan.py.
-LAYOUT: dict[str, Any] = {"name": "breadthfirst", "directed": True, "roots": "#certificate"}
+# Positions come with the elements (graph_layout.py); preset only places and fits them,
+# in linear time, so a few hundred nodes never freeze the tab (cose does, STACK.md).
+LAYOUT: dict[str, Any] = {"name": "preset", "fit": True, "padding": 24, "animate": False}
+# Endpoint labels wrap sooner: a long SNI name takes two lines, not one wide column.
+ENDPOINT_LINE_CHARS = 28
+# Labels smaller than this on screen are not drawn: a fitted 200-endpoint grid shows its
+# coloured dots, and zooming in brings the names back.
+MIN_ZOOMED_FONT_PX = 6
 
 Element = dict[str, Any]
+Details = list[list[str]]
 
 
 def _pie_share_field(state: EndpointState) -> str:
@@ -51,50 +78,48 @@ def _pie_share_field(state: EndpointState) -> str:
     return f"share_{state.value.replace('-', '_')}"
 
 
+def _shape_style(kind: str) -> dict[str, Any]:
+    shape = SHAPES[kind]
+    return {"width": shape.width, "height": shape.height, "font-size": f"{shape.font_px}px"}
+
+
 def _stylesheet() -> list[dict[str, Any]]:
     sheet: list[dict[str, Any]] = [
         {
+            # Labels under the node, on the lines made here (never re-wrapped or cut by
+            # cytoscape: text-max-width is wider than any line).
             "selector": "node",
             "style": {
                 "label": "data(label)",
-                "font-size": "11px",
                 "text-valign": "bottom",
-                "text-margin-y": "6px",
-                "text-wrap": "ellipsis",
-                "text-max-width": "180px",
+                "text-margin-y": f"{LABEL_MARGIN}px",
+                "text-wrap": "wrap",
+                "text-max-width": f"{MAX_LABEL_PX}px",
+                "line-height": LINE_HEIGHT,
+                "min-zoomed-font-size": MIN_ZOOMED_FONT_PX,
+                # Edges run under the labels of the nodes they leave: keep the text clear.
+                "text-background-color": "#ffffff",
+                "text-background-opacity": 0.85,
+                "text-background-shape": "round-rectangle",
                 "border-width": 2,
                 "border-color": "#444",
             },
         },
         {
             "selector": ".certificate",
-            "style": {"shape": "round-rectangle", "width": 64, "height": 44, "font-size": "13px"},
+            "style": {"shape": "round-rectangle", **_shape_style("certificate")},
         },
-        {
-            # name / state / short detail, one per line; wrapped, not ellipsised, so the
-            # state line is never cut off by a long name.
-            "selector": ".connector",
-            "style": {
-                "shape": "hexagon",
-                "width": 40,
-                "height": 40,
-                "text-wrap": "wrap",
-                "text-max-width": "110px",
-            },
-        },
-        {"selector": ".endpoint", "style": {"shape": "ellipse", "width": 24, "height": 24}},
+        {"selector": ".connector", "style": {"shape": "hexagon", **_shape_style("connector")}},
+        {"selector": ".endpoint", "style": {"shape": "ellipse", **_shape_style("endpoint")}},
         {
             # A stand-in for many endpoints: a box (not a circle, so it never reads as one
             # endpoint) holding a pie of the states, with the counts as a stacked label.
             "selector": ".endpoint-summary",
             "style": {
                 "shape": "round-rectangle",
-                "width": 48,
-                "height": 40,
+                **_shape_style("summary"),
                 "background-color": "#ffffff",
                 "border-style": "dashed",
-                "text-wrap": "wrap",
-                "text-max-width": "110px",
                 "pie-size": "80%",
                 **{
                     key: value
@@ -107,6 +132,24 @@ def _stylesheet() -> list[dict[str, Any]]:
             },
         },
         {"selector": ".endpoint-more", "style": {"border-style": "dotted"}},
+        {
+            # The frame around an expanded connector's grid of endpoints: drawn under them,
+            # its label inside its top edge; dragging it pans the view.
+            "selector": ".endpoint-group",
+            "style": {
+                "shape": "round-rectangle",
+                "width": "data(width)",
+                "height": "data(height)",
+                "background-color": "#f8f9fa",
+                "border-width": 1,
+                "border-style": "dashed",
+                "border-color": "#adb5bd",
+                "text-valign": "top",
+                "text-margin-y": f"{FRAME_HEAD - 4}px",
+                "color": "#555",
+                "z-index": 0,
+            },
+        },
         # A work order still in flight: a double border, so the eye finds what is moving.
         {"selector": ".workorder-open", "style": {"border-style": "double", "border-width": 6}},
         {"selector": "edge", "style": {"width": 2, "line-color": "#9aa", "curve-style": "bezier"}},
@@ -136,37 +179,15 @@ def _stylesheet() -> list[dict[str, Any]]:
 STYLESHEET: list[dict[str, Any]] = _stylesheet()
 
 
-def _one_line(text: str, limit: int = LABEL_CHARS) -> str:
-    """Collapse newlines and runs of spaces, and cut long text, so a label keeps its lines."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def _edge(source: str, target: str) -> Element:
     return {"data": {"id": f"edge-{source}-{target}", "source": source, "target": target}}
 
 
-def certificate_node(detail: CertificateDetail) -> Element:
-    """The root of the tree, coloured by the certificate's status."""
-    row = detail.row
-    status = STATUS_TABLE[row.status]
-    name = row.common_name or "(no common name)"
-    return {
-        "data": {
-            "id": "certificate",
-            "label": _one_line(name),
-            "kind": "certificate",
-            "fingerprint": row.fingerprint_sha256,
-            "status": status.label,
-            "title": (
-                f"Certificate {name}\n"
-                f"{status.label}: {status.meaning}\n"
-                f"Not after {row.not_after:%Y-%m-%d %H:%M} UTC\n"
-                f"SHA-256 {row.fingerprint_sha256}"
-            ),
-        },
-        "classes": f"certificate status-{row.status.value}",
-    }
+def _when(moment: datetime | None, zone: tzinfo, missing: str = "—") -> str:
+    return local_and_utc(moment, zone) if moment is not None else missing
+
+
+# ----------------------------------------------------------------------------- phrases
 
 
 def work_order_line(connector: ConnectorView) -> str:
@@ -176,66 +197,51 @@ def work_order_line(connector: ConnectorView) -> str:
     return f"{connector.work_order} · {connector.work_order_status or ''}".strip()
 
 
-def connector_node(connector: ConnectorView) -> Element:
-    """A connector: name, its work order, push state and (when short) its detail.
-
-    Coloured by the push state; a work order still in flight adds a double border.
-    """
-    style = CONNECTOR_STATES[connector.state]
-    name = _one_line(connector.name) or "(unnamed connector)"
-    lines = [name]
-    work_order = work_order_line(connector)
-    if work_order:
-        lines.append(work_order)
-    lines.append(style.label)
-    detail = " ".join(connector.detail.split())
-    if detail and len(detail) <= DETAIL_IN_LABEL:
-        lines.append(detail)
-    title = f"Connector {connector.name} ({connector.type})\n{style.label}: {style.meaning}"
-    if detail:
-        title += f"\n{connector.detail}"
-    if work_order:
-        title += f"\nWork order {work_order}"
-        if connector.run_at is not None:
-            title += f" (push at {connector.run_at:%Y-%m-%d %H:%M} UTC)"
-        if connector.work_order_reason:
-            title += f"\n{connector.work_order_reason}"
-    classes = f"connector connector-{connector.state.value}"
-    if work_order and not connector.work_order_final:
-        classes += " workorder-open"
-    return {
-        "data": {
-            "id": f"connector-{connector.id}",
-            "label": "\n".join(lines),
-            "kind": "connector",
-            "connector_id": connector.id,
-            "connector_type": connector.type,
-            "state": connector.state.value,
-            "work_order": connector.work_order,
-            "work_order_status": connector.work_order_status,
-            "endpoint_count": len(connector.endpoints),
-            "title": f"{title}\n{_count_phrase(len(connector.endpoints))}",
-        },
-        "classes": classes,
-    }
+def _verdict_parts(push: PushVerdict, zone: tzinfo) -> tuple[str, str]:
+    """(what, when) of the verdict: ("Verified", "2026-03-01 12:04 UTC"), ("Verifying…", "")."""
+    if push.state is PushValidation.PENDING:
+        return "Verifying…", ""
+    if push.decided_at is None:
+        return push.label, ""
+    return push.label, local_and_utc(push.decided_at, zone)
 
 
-def endpoint_node(endpoint: EndpointView, connector_id: int) -> Element:
-    """One IP:port (with SNI name), coloured by its latest verification outcome."""
-    style = ENDPOINT_STATES[endpoint.state]
-    return {
-        "data": {
-            "id": f"endpoint-{endpoint.id}",
-            "label": _one_line(endpoint.address),
-            "kind": "endpoint",
-            "endpoint_id": endpoint.id,
-            "connector_id": connector_id,
-            "state": endpoint.state.value,
-            "title": f"{endpoint.address}\n{style.label}: {style.meaning}"
-            + (f"\n{endpoint.detail}" if endpoint.detail else ""),
-        },
-        "classes": f"endpoint endpoint-{endpoint.state.value}",
-    }
+def verdict_phrase(push: PushVerdict, zone: tzinfo = UTC) -> str:
+    """What the last push came to: "Verified 2026-03-01 12:04 UTC", "Failed verification …",
+    "Verifying…" until the deciding sweep, "Push failed" when nothing was installed."""
+    return " ".join(part for part in _verdict_parts(push, zone) if part)
+
+
+def last_push_line(push: PushVerdict, zone: tzinfo = UTC) -> str:
+    """ "WO-000123 · Completed · Verified 2026-03-01 12:04 UTC"; a failed push: "… · Failed"."""
+    line = f"{push.work_order} · {push.status}"
+    if push.state is PushValidation.PUSH_FAILED:
+        return line
+    return f"{line} · {verdict_phrase(push, zone)}"
+
+
+def verdict_counts(push: PushVerdict) -> str:
+    """The deciding sweep's endpoints: "3 endpoints matched, 0 failed", or ""."""
+    if push.decided_at is None:
+        return ""
+    return f"{push.endpoints_checked:,} endpoint{'s' if push.endpoints_checked != 1 else ''}: " + (
+        f"{push.endpoints_matched:,} matched, {push.endpoints_failed:,} failed"
+    )
+
+
+def connector_state_lines(connector: ConnectorView) -> list[str]:
+    """The connector's state for its label: its last push's verdict (the time on a line of
+    its own when both do not fit one), else its push state."""
+    push = connector.last_push
+    if push is None:
+        return [CONNECTOR_STATES[connector.state].label]
+    what, when = _verdict_parts(push, UTC)
+    if connector.work_order and connector.work_order != push.work_order:
+        what = f"Last push: {what}"
+    joined = f"{what} {when}".strip()
+    if len(joined) <= LINE_CHARS:
+        return [joined]
+    return [*wrap(what), *wrap(when)]
 
 
 def _count_phrase(count: int) -> str:
@@ -246,6 +252,189 @@ def state_counts(endpoints: Iterable[EndpointView]) -> list[tuple[EndpointState,
     """Endpoints per state in ENDPOINT_STATES order, states with none left out."""
     counts = Counter(e.state for e in endpoints)
     return [(state, counts[state]) for state in ENDPOINT_STATES if counts[state]]
+
+
+def _counts_line(counts: list[tuple[EndpointState, int]]) -> str:
+    return " · ".join(f"{n:,} {ENDPOINT_STATES[state].label.lower()}" for state, n in counts)
+
+
+# ----------------------------------------------------------------------------- details
+
+
+def _push_details(push: PushVerdict | None, zone: tzinfo) -> Details:
+    if push is None:
+        return [["Last push", "none yet"]]
+    rows = [["Last push", f"{push.work_order} · {push.status} · {_when(push.pushed_at, zone)}"]]
+    style = STYLES[push.state]
+    verdict = verdict_phrase(push, zone)
+    counts = verdict_counts(push)
+    rows.append(["Verification", f"{verdict} ({counts})" if counts else verdict])
+    rows.append(["Rule", style.meaning])
+    if push.reason:
+        rows.append(["Push failure", push.reason])
+    return rows
+
+
+def certificate_detail_rows(detail: CertificateDetail, zone: tzinfo = UTC) -> Details:
+    row = detail.row
+    status = STATUS_TABLE[row.status]
+    return [
+        ["Certificate", row.common_name or "(no common name)"],
+        ["Status", f"{status.label}: {status.meaning}"],
+        ["Subject", detail.subject],
+        ["Not after", f"{_when(row.not_after, zone)} ({row.days_left} days left)"],
+        ["SHA-256", row.fingerprint_sha256],
+    ]
+
+
+def connector_detail_rows(connector: ConnectorView, zone: tzinfo = UTC) -> Details:
+    style = CONNECTOR_STATES[connector.state]
+    rows = [
+        ["Connector", f"{connector.name} ({connector.type})"],
+        ["Push state", f"{style.label}: {style.meaning}"],
+    ]
+    if connector.detail:
+        rows.append(["Latest attempt", connector.detail])
+    work_order = work_order_line(connector)
+    if work_order:
+        rows.append(["Work order", work_order])
+        if connector.run_at is not None:
+            rows.append(["Push at", _when(connector.run_at, zone)])
+        if connector.work_order_reason:
+            rows.append(["Reason", connector.work_order_reason])
+    rows += _push_details(connector.last_push, zone)
+    counts = state_counts(connector.endpoints)
+    total = _count_phrase(len(connector.endpoints))
+    rows.append(["Endpoints", f"{total}: {_counts_line(counts)}" if counts else total])
+    return rows
+
+
+def endpoint_detail_rows(
+    endpoint: EndpointView, connector: ConnectorView, zone: tzinfo = UTC
+) -> Details:
+    style = ENDPOINT_STATES[endpoint.state]
+    rows = [
+        ["Endpoint", _host_port(endpoint)],
+        ["SNI", endpoint.sni or "— (none sent)"],
+        ["State", f"{style.label}: {style.meaning}"],
+        ["Last checked", _when(endpoint.checked_at, zone, "never")],
+    ]
+    if endpoint.checked_at is not None:
+        if endpoint.reason:
+            rows.append(["Result", endpoint.reason])
+        rows.append(["Expected", endpoint.expected_fingerprint or "—"])
+        rows.append(["Served", endpoint.served_fingerprint or "— (no certificate)"])
+        if endpoint.served_fingerprint:
+            same = endpoint.served_fingerprint == endpoint.expected_fingerprint
+            verdict = "the same certificate" if same else "a different certificate"
+            rows.append(["Served vs expected", verdict])
+            rows.append(["Served subject", endpoint.served_subject or "—"])
+            rows.append(["Served expiry", _when(endpoint.served_not_after, zone)])
+    rows.append(["Connector", f"{connector.name} ({connector.type})"])
+    work_order = work_order_line(connector)
+    if work_order:
+        rows.append(["Work order", work_order])
+    return rows + _push_details(connector.last_push, zone)
+
+
+# ----------------------------------------------------------------------------- nodes
+
+
+def certificate_node(detail: CertificateDetail, zone: tzinfo = UTC) -> Element:
+    """The root of the tree, coloured by the certificate's status."""
+    row = detail.row
+    status = STATUS_TABLE[row.status]
+    name = row.common_name or "(no common name)"
+    return {
+        "data": {
+            "id": "certificate",
+            "label": "\n".join([*wrap(name), status.label]),
+            "kind": "certificate",
+            "fingerprint": row.fingerprint_sha256,
+            "status": status.label,
+            "title": (
+                f"Certificate {name}\n"
+                f"{status.label}: {status.meaning}\n"
+                f"Not after {row.not_after:%Y-%m-%d %H:%M} UTC\n"
+                f"SHA-256 {row.fingerprint_sha256}"
+            ),
+            "details": certificate_detail_rows(detail, zone),
+        },
+        "classes": f"certificate status-{row.status.value}",
+    }
+
+
+def connector_node(connector: ConnectorView, zone: tzinfo = UTC) -> Element:
+    """A connector: its name, its newest work order and the verdict of its last push.
+
+    Coloured by the push state; a work order still in flight adds a double border.
+    """
+    style = CONNECTOR_STATES[connector.state]
+    lines = wrap(connector.name) or ["(unnamed connector)"]
+    work_order = work_order_line(connector)
+    if work_order:
+        lines.append(work_order)
+    lines += connector_state_lines(connector)
+    title = f"Connector {connector.name} ({connector.type})\n{style.label}: {style.meaning}"
+    if connector.detail:
+        title += f"\n{connector.detail}"
+    if work_order:
+        title += f"\nWork order {work_order}"
+        if connector.run_at is not None:
+            title += f" (push at {connector.run_at:%Y-%m-%d %H:%M} UTC)"
+        if connector.work_order_reason:
+            title += f"\n{connector.work_order_reason}"
+    if connector.last_push is not None:
+        title += f"\nLast push {last_push_line(connector.last_push)}"
+    classes = f"connector connector-{connector.state.value}"
+    if work_order and not connector.work_order_final:
+        classes += " workorder-open"
+    push = connector.last_push
+    return {
+        "data": {
+            "id": f"connector-{connector.id}",
+            "label": "\n".join(lines),
+            "kind": "connector",
+            "connector_id": connector.id,
+            "connector_type": connector.type,
+            "state": connector.state.value,
+            "work_order": connector.work_order,
+            "work_order_status": connector.work_order_status,
+            "verdict": push.state.value if push else None,
+            "endpoint_count": len(connector.endpoints),
+            "title": f"{title}\n{_count_phrase(len(connector.endpoints))}",
+            "details": connector_detail_rows(connector, zone),
+        },
+        "classes": classes,
+    }
+
+
+def _host_port(endpoint: EndpointView) -> str:
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    return f"{host}:{endpoint.port}"
+
+
+def endpoint_node(endpoint: EndpointView, connector: ConnectorView, zone: tzinfo = UTC) -> Element:
+    """One IP:port (and its SNI name), coloured by its latest verification outcome."""
+    style = ENDPOINT_STATES[endpoint.state]
+    lines = wrap(_host_port(endpoint), width=ENDPOINT_LINE_CHARS)
+    if endpoint.sni:
+        lines += wrap(endpoint.sni, width=ENDPOINT_LINE_CHARS)
+    lines.append(style.label)
+    return {
+        "data": {
+            "id": f"endpoint-{endpoint.id}",
+            "label": "\n".join(lines),
+            "kind": "endpoint",
+            "endpoint_id": endpoint.id,
+            "connector_id": connector.id,
+            "state": endpoint.state.value,
+            "title": f"{endpoint.address}\n{style.label}: {style.meaning}"
+            + (f"\n{endpoint.detail}" if endpoint.detail else ""),
+            "details": endpoint_detail_rows(endpoint, connector, zone),
+        },
+        "classes": f"endpoint endpoint-{endpoint.state.value}",
+    }
 
 
 def summary_node(
@@ -267,7 +456,7 @@ def summary_node(
     for state, n in counts:
         shares[_pie_share_field(state)] = round(100 * n / total, 2)
     action = (
-        "Tap to collapse them."
+        "Tap its connector to fold them again."
         if expanded
         else f"Tap to show them (at most {MAX_EXPANDED:,} are drawn)."
     )
@@ -283,45 +472,165 @@ def summary_node(
             "counts": {state.value: n for state, n in counts},
             **shares,
             "title": title,
+            "details": [
+                ["Connector", f"{connector.name} ({connector.type})"],
+                ["Endpoints", f"{head}: {_counts_line(counts)}" if counts else head],
+                ["", action],
+            ],
         },
         "classes": "endpoint-summary endpoint-more" if expanded else "endpoint-summary",
     }
+
+
+def group_node(
+    connector: ConnectorView, drawn: Sequence[EndpointView], width: float, height: float
+) -> Element:
+    """The frame around a connector's grid of endpoints (its size comes from the layout)."""
+    counts = state_counts(drawn)
+    head = _count_phrase(len(drawn))
+    return {
+        "data": {
+            "id": f"group-{connector.id}",
+            "label": head if len(drawn) == len(connector.endpoints) else f"{head} drawn",
+            "kind": "group",
+            "connector_id": connector.id,
+            "width": round(width, 1),
+            "height": round(height, 1),
+            "title": f"{connector.name}: {head}\n{_counts_line(counts)}\n"
+            "Tap its connector to fold them.",
+            "details": [
+                ["Connector", f"{connector.name} ({connector.type})"],
+                ["Endpoints", f"{head}: {_counts_line(counts)}"],
+                ["", "Tap the connector to fold them; hover one for its details."],
+            ],
+        },
+        "classes": "endpoint-group",
+        "grabbable": False,
+        "selectable": False,
+        "pannable": True,
+    }
+
+
+# ----------------------------------------------------------------------------- placing
+
+Placed = list[tuple[Element, float, float]]  # a node and its centre, from a corner
+
+
+def _box(node: Element) -> Box:
+    return node_box(node["data"]["kind"], node["data"]["label"])
+
+
+@dataclass
+class _Column:
+    """A connector and what hangs below it: a row of children, or a framed grid of
+    endpoints with the "+N more" node beside it."""
+
+    connector: ConnectorView
+    node: Element
+    children: list[Element] = field(default_factory=list)
+    grid_views: list[EndpointView] = field(default_factory=list)
+    grid_nodes: list[Element] = field(default_factory=list)
+
+    def place(self) -> tuple[Placed, float, float]:
+        """Every node of the column with its centre from the column's top-left, and the
+        column's width and height."""
+        parts: list[tuple[Placed, float, float]] = []  # side by side under the connector
+        if self.grid_nodes:
+            cells = grid([_box(n) for n in self.grid_nodes])
+            width = cells.width + 2 * FRAME_PAD
+            height = cells.height + 2 * FRAME_PAD + FRAME_HEAD
+            frame = group_node(self.connector, self.grid_views, width, height)
+            inside = [
+                (n, FRAME_PAD + x, FRAME_PAD + FRAME_HEAD + y)
+                for n, (x, y) in zip(self.grid_nodes, cells.centres, strict=True)
+            ]
+            parts.append(([(frame, width / 2, height / 2), *inside], width, height))
+        if self.children:
+            line = row([_box(n) for n in self.children])
+            placed = [(n, x, y) for n, (x, y) in zip(self.children, line.centres, strict=True)]
+            parts.append((placed, line.width, line.height))
+        top = _box(self.node)
+        below_w = sum(w for _, w, _ in parts) + GAP_X * max(0, len(parts) - 1)
+        width = max(top.width, below_w)
+        result: Placed = [(self.node, width / 2, top.node_height / 2)]
+        x, y = (width - below_w) / 2, top.height + LEVEL_GAP
+        for placed, w, _ in parts:
+            result += [(n, x + dx, y + dy) for n, dx, dy in placed]
+            x += w + GAP_X
+        height = top.height
+        if parts:
+            height += LEVEL_GAP + max(h for _, _, h in parts)
+        return result, width, height
+
+
+def _positioned(node: Element, x: float, y: float) -> Element:
+    return {**node, "position": {"x": round(x, 1), "y": round(y, 1)}}
 
 
 def topology_elements(
     detail: CertificateDetail,
     connectors: Sequence[ConnectorView] = (),
     expanded: Collection[int] = (),
+    zone: tzinfo = UTC,
 ) -> list[Element]:
-    """Cytoscape elements for a certificate, its connectors and their endpoints.
+    """Cytoscape elements for a certificate, its connectors and their endpoints, placed.
 
     ``expanded`` holds the ids of connectors the user opened: those draw their first
     MAX_EXPANDED endpoints one by one (plus a "+N more" node) even above FAN_LIMIT.
-    20 connectors of 1,000 endpoints each, none expanded, make 41 nodes.
+    20 connectors of 1,000 endpoints each, none expanded, make 41 nodes. Times in the
+    nodes' details are shown in ``zone`` (and UTC); labels use UTC.
     """
     opened = frozenset(expanded)
-    elements: list[Element] = [certificate_node(detail)]
-    seen: set[str] = {"certificate"}
+    root = certificate_node(detail, zone)
+    nodes: set[str] = {"certificate"}
+    edges: list[Element] = []
+    edge_ids: set[str] = set()
+    columns: list[_Column] = []
 
-    def add_node(node: Element, parent: str) -> None:
-        # Cytoscape refuses a second element with the same id and then draws nothing:
-        # an endpoint listed under two connectors is one node with two edges.
-        edge = _edge(parent, node["data"]["id"])
-        for element in (node, edge):
-            if element["data"]["id"] not in seen:
-                seen.add(element["data"]["id"])
-                elements.append(element)
+    def link(source: str, target: str) -> None:
+        edge = _edge(source, target)
+        if edge["data"]["id"] not in edge_ids:
+            edge_ids.add(edge["data"]["id"])
+            edges.append(edge)
 
     for connector in connectors:
         parent = f"connector-{connector.id}"
-        add_node(connector_node(connector), "certificate")
+        link("certificate", parent)
+        if parent in nodes:  # listed twice: drawn once
+            continue
+        nodes.add(parent)
+        column = _Column(connector, connector_node(connector, zone))
+        columns.append(column)
         endpoints = connector.endpoints
         if len(endpoints) > FAN_LIMIT and connector.id not in opened:
-            add_node(summary_node(connector, endpoints, expanded=False), parent)
-            continue
-        for endpoint in endpoints[:MAX_EXPANDED]:
-            add_node(endpoint_node(endpoint, connector.id), parent)
-        if len(endpoints) > MAX_EXPANDED:
-            rest = endpoints[MAX_EXPANDED:]
-            add_node(summary_node(connector, rest, expanded=True), parent)
-    return elements
+            column.children.append(summary_node(connector, endpoints, expanded=False))
+        else:
+            # Cytoscape refuses a second element with the same id and then draws nothing:
+            # an endpoint listed under two connectors is one node with two edges.
+            fresh = [e for e in endpoints[:MAX_EXPANDED] if f"endpoint-{e.id}" not in nodes]
+            for endpoint in endpoints[:MAX_EXPANDED]:
+                if endpoint not in fresh:
+                    link(parent, f"endpoint-{endpoint.id}")
+            drawn = [endpoint_node(e, connector, zone) for e in fresh]
+            nodes.update(n["data"]["id"] for n in drawn)
+            if len(drawn) > ROW_LIMIT:
+                column.grid_views, column.grid_nodes = fresh, drawn
+                link(parent, f"group-{connector.id}")
+            else:
+                column.children += drawn
+            if len(endpoints) > MAX_EXPANDED:
+                column.children.append(
+                    summary_node(connector, endpoints[MAX_EXPANDED:], expanded=True)
+                )
+        for child in column.children:
+            link(parent, child["data"]["id"])
+
+    placed_columns = [column.place() for column in columns]
+    corners, total_width, _ = bands([(w, h) for _, w, h in placed_columns])
+    top = _box(root)
+    elements = [_positioned(root, 0.0, top.node_height / 2)]
+    below = top.height + LEVEL_GAP
+    for (placed, _, _), (left, y0) in zip(placed_columns, corners, strict=True):
+        x0 = left - total_width / 2
+        elements += [_positioned(n, x0 + x, below + y0 + y) for n, x, y in placed]
+    return elements + edges

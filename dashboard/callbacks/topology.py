@@ -5,13 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dash import Input, Output, State, callback, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    no_update,
+)
 
 from dashboard import ids
 from dashboard.auth import require_permission, settings
 from dashboard.components.approval import attach_work_orders
 from dashboard.components.certificate import certificate_details
 from dashboard.components.connectors import connectors_panel
+from dashboard.components.node_details import node_details
 from dashboard.graph import topology_elements
 from dashboard.timezones import browser_zone
 from data.connectors import bound_connectors, list_connectors
@@ -42,7 +52,8 @@ def load_topology(
 ) -> tuple[Any, ...]:
     """The graph, details and connector panel of one certificate, read in one transaction.
 
-    Each connector carries its newest work order (ID and status), shown beside it.
+    Each connector carries its newest work order (ID and status) and its last push with
+    the verdict of the sweep that decided it, shown beside it.
     """
     user = require_permission(Permission.VIEW_INVENTORY)
     if not fingerprint:
@@ -58,15 +69,16 @@ def load_topology(
     except NotFound as exc:
         return [], "Topology", None, None, str(exc), True
     title = f"Topology of {detail.row.common_name or '(no common name)'}"
+    zone = browser_zone(browser_tz)
     panel = connectors_panel(
         views,
         others,
         can(user.role, Permission.MANAGE_CONNECTORS),
         can_request=can(user.role, Permission.REQUEST_PUSH),
-        zone=browser_zone(browser_tz),
+        zone=zone,
     )
     return (
-        topology_elements(detail, views, expanded or ()),
+        topology_elements(detail, views, expanded or (), zone),
         title,
         certificate_details(detail),
         panel,
@@ -77,22 +89,53 @@ def load_topology(
 
 @callback(
     Output(ids.TOPOLOGY_EXPANDED, "data"),
-    Output(ids.TOPOLOGY_NODE_INFO, "children"),
     Input(ids.TOPOLOGY_GRAPH, "tapNodeData"),
     State(ids.TOPOLOGY_EXPANDED, "data"),
     prevent_initial_call=True,
 )
-def tap_node(node: dict[str, Any] | None, expanded: list[int] | None) -> tuple[Any, str]:
+def tap_node(node: dict[str, Any] | None, expanded: list[int] | None) -> Any:
     """A summary node expands its connector's endpoints; tapping the connector folds them."""
     require_permission(Permission.VIEW_INVENTORY)
     if not node:
-        return no_update, no_update
+        return no_update
     opened = list(expanded or [])
-    info = str(node.get("title") or node.get("label") or "")
     kind = node.get("kind")
     connector_id = node.get("connector_id")
     if kind == "summary" and connector_id is not None and connector_id not in opened:
-        return [*opened, connector_id], info
+        return [*opened, connector_id]
     if kind == "connector" and connector_id in opened:
-        return [i for i in opened if i != connector_id], info
-    return no_update, info
+        return [i for i in opened if i != connector_id]
+    return no_update
+
+
+@callback(
+    Output(ids.TOPOLOGY_NODE_DETAILS, "children"),
+    Input(ids.TOPOLOGY_GRAPH, "mouseoverNodeData"),
+    Input(ids.TOPOLOGY_GRAPH, "tapNodeData"),
+    prevent_initial_call=True,
+)
+def show_node_details(hovered: dict[str, Any] | None, tapped: dict[str, Any] | None) -> Any:
+    """The side panel follows the node under the pointer, or the one tapped (touch)."""
+    require_permission(Permission.VIEW_INVENTORY)
+    tap = f"{ids.TOPOLOGY_GRAPH}.tapNodeData" in ctx.triggered_prop_ids
+    node = tapped if tap else hovered
+    if not node:
+        return no_update
+    return node_details(node)
+
+
+clientside_callback(
+    ClientsideFunction(namespace="certpush", function_name="fitGraph"),
+    Output(ids.TOPOLOGY_FIT_DONE, "data"),
+    Input(ids.TOPOLOGY_FIT, "n_clicks"),
+    State(ids.TOPOLOGY_GRAPH, "id"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="certpush", function_name="alignGraph"),
+    Output(ids.TOPOLOGY_FIT_DONE, "data", allow_duplicate=True),
+    Input(ids.TOPOLOGY_GRAPH, "elements"),
+    State(ids.TOPOLOGY_GRAPH, "id"),
+    prevent_initial_call=True,
+)

@@ -13,13 +13,13 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.graph import work_order_line
+from dashboard.graph import last_push_line, verdict_counts, work_order_line
 from dashboard.timezones import local_and_utc
 from data.connectors import ConnectorInfo
 from data.domain.connector_specs import ConnectorSpec
 from data.domain.nodes import CONNECTOR_STATES, ConnectorView
 
-TABLE_HEADERS = ("Connector", "Type", "State", "Endpoints", "Work order", "", "")
+TABLE_HEADERS = ("Connector", "Type", "State", "Endpoints", "Work order", "Last push", "", "")
 
 
 def connector_field_id(name: str) -> dict[str, str]:
@@ -194,6 +194,21 @@ def work_order_cell(view: ConnectorView, zone: tzinfo = UTC) -> html.Td:
     return html.Td(parts, className="workorder-cell")
 
 
+def last_push_cell(view: ConnectorView, zone: tzinfo = UTC) -> html.Td:
+    """The last push of the certificate here and its verdict, e.g. "WO-000123 · Completed ·
+    Verified 2026-03-01 12:04 UTC", with the deciding sweep's counts or the failure."""
+    push = view.last_push
+    if push is None:
+        return html.Td("—", className="text-muted")
+    parts: list = [html.Span(last_push_line(push, zone), className="verdict-label")]
+    counts = verdict_counts(push)
+    if counts:
+        parts += [html.Br(), html.Small(counts, className="text-muted")]
+    if push.reason:
+        parts += [html.Br(), html.Small(push.reason, className="text-danger")]
+    return html.Td(parts, className="verdict-cell", **{"data-verdict": push.state.value})
+
+
 def connectors_panel(
     views: Sequence[ConnectorView],
     others: Sequence[ConnectorInfo],
@@ -226,6 +241,7 @@ def connectors_panel(
                     html.Td(CONNECTOR_STATES[v.state].label, title=v.detail),
                     html.Td(f"{len(v.endpoints):,}"),
                     work_order_cell(v, zone),
+                    last_push_cell(v, zone),
                     html.Td(
                         dbc.Button(
                             "Edit endpoints",

@@ -18,12 +18,16 @@ from dashboard.components.approval import (
     push_confirm_dialog,
 )
 from dashboard.components.connectors import connector_dialog, endpoints_dialog
+from dashboard.components.node_details import node_details
 from dashboard.components.status import status_legend
 from dashboard.graph import LAYOUT, STYLESHEET
 from data.connectors import known_specs
 
 # How often the page asks whether a work order changed, while one is in flight.
 WORK_ORDER_POLL_MS = 3000
+# The graph takes most of a laptop screen's height (a 200-endpoint grid needs room) and
+# stays whole in view with the page's header above it.
+GRAPH_HEIGHT = "max(420px, min(70vh, 760px))"
 
 dash.register_page(
     __name__,
@@ -78,28 +82,49 @@ def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
                 [
                     dbc.Col(
                         [
-                            cyto.Cytoscape(
-                                id=ids.TOPOLOGY_GRAPH,
-                                elements=[],
-                                layout=LAYOUT,
-                                stylesheet=STYLESHEET,
-                                style={"width": "100%", "height": "460px"},
-                                className="border rounded bg-white",
-                                minZoom=0.02,
-                                maxZoom=1.25,
+                            html.Div(
+                                [
+                                    cyto.Cytoscape(
+                                        id=ids.TOPOLOGY_GRAPH,
+                                        elements=[],
+                                        layout=LAYOUT,
+                                        stylesheet=STYLESHEET,
+                                        style={"width": "100%", "height": GRAPH_HEIGHT},
+                                        className="border rounded bg-white",
+                                        minZoom=0.02,
+                                        maxZoom=1.25,
+                                    ),
+                                    dbc.Button(
+                                        "Fit",
+                                        id=ids.TOPOLOGY_FIT,
+                                        size="sm",
+                                        color="light",
+                                        className="border topology-fit",
+                                        title="Show the whole graph",
+                                    ),
+                                    dcc.Store(id=ids.TOPOLOGY_FIT_DONE),
+                                ],
+                                className="position-relative",
                             ),
                             html.Div(
-                                "Click a node for its details; click an endpoint summary to "
-                                "expand it, its connector to fold it again.",
+                                "Hover or tap a node for its details (beside the graph); tap "
+                                "an endpoint summary to expand it, its connector to fold it "
+                                "again; scroll to zoom.",
                                 id=ids.TOPOLOGY_NODE_INFO,
                                 className="small text-muted mt-1",
-                                style={"whiteSpace": "pre-line"},
                             ),
                             html.Div(id=ids.TOPOLOGY_CONNECTORS, className="mt-3"),
                         ],
                         lg=8,
                     ),
-                    dbc.Col([html.Div(id=ids.TOPOLOGY_DETAILS), status_legend()], lg=4),
+                    dbc.Col(
+                        [
+                            html.Div(node_details(None), id=ids.TOPOLOGY_NODE_DETAILS),
+                            html.Div(id=ids.TOPOLOGY_DETAILS),
+                            status_legend(),
+                        ],
+                        lg=4,
+                    ),
                 ]
             ),
         ]

@@ -315,14 +315,15 @@ def test_large_fan_collapses_and_expands_on_tap(web):
         collapsed = load_topology(fingerprint, None, [])[0]
         summary = next(e for e in collapsed if e["data"].get("kind") == "summary")
         assert summary["data"]["connector_id"] == info.id
-        expanded_ids, text = tap_node(summary["data"], [])
-        assert expanded_ids == [info.id] and "300 endpoints" in text
+        expanded_ids = tap_node(summary["data"], [])
+        assert expanded_ids == [info.id] and "300 endpoints" in summary["data"]["title"]
         opened = load_topology(fingerprint, None, expanded_ids)[0]
-        folded, _ = tap_node({"kind": "connector", "connector_id": info.id}, expanded_ids)
+        folded = tap_node({"kind": "connector", "connector_id": info.id}, expanded_ids)
     finally:
         context.pop()
     kinds = [e["data"].get("kind") for e in collapsed]
     assert kinds.count("endpoint") == 0 and kinds.count("summary") == 1
     opened_kinds = [e["data"].get("kind") for e in opened]
     assert opened_kinds.count("endpoint") == 200 and opened_kinds.count("summary") == 1
+    assert opened_kinds.count("group") == 1  # the 200 drawn stand in a framed grid
     assert folded == []

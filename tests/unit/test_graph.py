@@ -17,7 +17,10 @@ from dashboard.graph import (
     LAYOUT,
     MAX_EXPANDED,
     STYLESHEET,
+    last_push_line,
     topology_elements,
+    verdict_counts,
+    verdict_phrase,
 )
 from data.domain.nodes import (
     CONNECTOR_STATES,
@@ -27,6 +30,7 @@ from data.domain.nodes import (
     EndpointState,
     EndpointView,
 )
+from data.domain.push_validation import PushVerdict
 from data.domain.status import Status
 from data.queries import CertificateDetail, CertificateRow
 
@@ -117,11 +121,13 @@ def test_a_small_connector_shows_every_endpoint():
 
     hub = by_id(elements, "connector-7")
     assert hub["classes"] == "connector connector-installed"
-    assert hub["data"]["label"] == "lb-7\nInstalled\ninstalled 2026-11-27 15:02 UTC"
+    assert hub["data"]["label"] == "lb-7\nInstalled"  # name and state; the rest on hover
+    assert ["Latest attempt", "installed 2026-11-27 15:02 UTC"] in hub["data"]["details"]
     endpoint_ids = [n["data"]["id"] for n in nodes(elements, "endpoint")]
     assert endpoint_ids == ["endpoint-70000", "endpoint-70001", "endpoint-70002"]
     assert by_id(elements, "endpoint-70002")["classes"] == "endpoint endpoint-unreachable"
-    assert by_id(elements, "endpoint-70000")["data"]["label"] == "10.0.7.0:443"
+    assert by_id(elements, "endpoint-70000")["data"]["label"] == "10.0.7.0:443\nMatch"
+    assert by_id(elements, "endpoint-70002")["data"]["label"] == "10.0.7.2:445\nUnreachable"
     assert edges(elements) == {
         ("certificate", "connector-7"),
         *(("connector-7", i) for i in endpoint_ids),
@@ -263,13 +269,16 @@ def test_labels_are_plain_text_and_keep_their_lines():
         detail="<script>alert(1)</script>",
     )
     elements = topology_elements(certificate("<img src=x onerror=alert(1)>"), [hostile])
-    assert by_id(elements, "certificate")["data"]["label"] == "<img src=x onerror=alert(1)>"
-    assert by_id(elements, "connector-5")["data"]["label"] == (
-        "<b>x</b>\nPush failed\n<script>alert(1)</script>"
-    )
+    root = by_id(elements, "certificate")
+    assert root["data"]["label"] == "<img src=x onerror=alert(1)>\nGreen"
+    assert by_id(elements, "connector-5")["data"]["label"] == "<b>x</b>\nPush failed"
+    assert ["Latest attempt", "<script>alert(1)</script>"] in by_id(elements, "connector-5")[
+        "data"
+    ]["details"]
     for element in nodes(elements):
         assert isinstance(element["data"]["label"], str)
         assert isinstance(element["data"]["title"], str)
+        assert all(isinstance(v, str) for row in element["data"]["details"] for v in row)
 
 
 def test_a_name_cannot_add_label_lines_and_a_long_detail_goes_to_the_title_only():
@@ -287,15 +296,16 @@ def test_every_node_says_what_it_is_and_has_hover_text():
     fleet = [connector(1, mixed(match=2)), connector(2, mixed(match=300))]
     elements = topology_elements(certificate(None), fleet, expanded={2})
     kinds = {n["data"]["kind"] for n in nodes(elements)}
-    assert kinds == {"certificate", "connector", "endpoint", "summary"}
-    assert all(n["data"]["title"] for n in nodes(elements))
-    assert by_id(elements, "certificate")["data"]["label"] == "(no common name)"
+    assert kinds == {"certificate", "connector", "endpoint", "summary", "group"}
+    assert all(n["data"]["title"] and n["data"]["details"] for n in nodes(elements))
+    assert by_id(elements, "certificate")["data"]["label"] == "(no common name)\nGreen"
 
 
 def test_layout_is_one_that_does_not_freeze_the_tab():
-    assert LAYOUT["name"] in ("breadthfirst", "concentric")  # cose: STACK.md, never
-    if LAYOUT["name"] == "breadthfirst":
-        assert LAYOUT["roots"] == "#certificate" and LAYOUT["directed"] is True
+    # Positions come with the elements (graph_layout.py); cose would freeze the tab.
+    assert LAYOUT["name"] == "preset" and LAYOUT["fit"] is True
+    elements = topology_elements(certificate(), [connector(1, mixed(match=30))], expanded={1})
+    assert all("position" in n for n in nodes(elements))
 
 
 def test_a_connector_shows_its_work_order_id_and_status_beside_it():
@@ -351,3 +361,90 @@ def test_work_order_classes_have_stylesheet_rules():
     elements = topology_elements(certificate(), [open_one])
     used = {c for e in elements for c in e.get("classes", "").split()}
     assert used - _selector_classes() == set()
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+def verdict(state, *, work_order: int = 7, decided: bool = True, **extra) -> PushVerdict:
+    from data.domain.push_validation import PushValidation
+
+    done = decided and state in (PushValidation.VERIFIED, PushValidation.FAILED_VERIFICATION)
+    return PushVerdict(
+        work_order_number=work_order,
+        request_number=3,
+        connector_id=1,
+        connector="lb-1",
+        certificate_fingerprint="ab" * 32,
+        certificate_common_name="shop.example",
+        status=extra.pop("status", "Failed" if state == "push_failed" else "Completed"),
+        pushed_at=NOW,
+        state=state,
+        decided_at=NOW.replace(minute=4) if done else None,
+        endpoints_checked=3 if done else 0,
+        endpoints_failed=(1 if state == "failed_verification" else 0) if done else 0,
+        **extra,
+    )
+
+
+def with_push(push: PushVerdict, newest: str = "WO-000007", status: str = "Completed"):
+    from dataclasses import replace
+
+    return replace(
+        connector(1, mixed(match=3)), work_order=newest, work_order_status=status, last_push=push
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "label_end", "row"),
+    [
+        ("verified", "Verified 2026-03-01 12:04 UTC",
+         "WO-000007 · Completed · Verified 2026-03-01 12:04 UTC"),
+        ("failed_verification", "Failed verification\n2026-03-01 12:04 UTC",
+         "WO-000007 · Completed · Failed verification 2026-03-01 12:04 UTC"),
+        ("pending", "Verifying…", "WO-000007 · Completed · Verifying…"),
+        ("push_failed", "Push failed", "WO-000007 · Failed"),
+    ],
+)  # fmt: skip
+def test_the_connector_says_what_its_last_push_came_to(state, label_end, row):
+    from data.domain.push_validation import PushValidation
+
+    push = verdict(PushValidation(state), reason="auth: refused" if state == "push_failed" else "")
+    status = push.status
+    node = by_id(topology_elements(certificate(), [with_push(push, status=status)]), "connector-1")
+    assert node["data"]["label"] == f"lb-1\nWO-000007 · {status}\n{label_end}"
+    assert node["data"]["verdict"] == state
+    assert last_push_line(push) == row
+    details = dict(map(tuple, node["data"]["details"]))
+    assert details["Last push"] == f"WO-000007 · {status} · 2026-03-01 12:00 UTC"
+    if state in ("verified", "failed_verification"):
+        assert verdict_counts(push) in details["Verification"]
+    if state == "push_failed":
+        assert details["Push failure"] == "auth: refused"
+
+
+def test_a_newer_work_order_does_not_hide_the_last_push():
+    from data.domain.push_validation import PushValidation
+
+    view = with_push(verdict(PushValidation.VERIFIED), "WO-000009", "Push-Approval Pending")
+    node = by_id(topology_elements(certificate(), [view]), "connector-1")
+    assert node["data"]["label"] == (
+        "lb-1\nWO-000009 · Push-Approval Pending\nLast push: Verified\n2026-03-01 12:04 UTC"
+    )
+
+
+def test_verdict_times_in_the_details_follow_the_browser_zone():
+    from zoneinfo import ZoneInfo
+
+    from data.domain.push_validation import PushValidation
+
+    push = verdict(PushValidation.VERIFIED)
+    assert verdict_phrase(push, ZoneInfo("Europe/Berlin")) == (
+        "Verified 2026-03-01 13:04 CET (12:04 UTC)"
+    )
+    assert verdict_counts(push) == "3 endpoints: 3 matched, 0 failed"
+    assert verdict_counts(verdict(PushValidation.PENDING)) == ""
+    elements = topology_elements(certificate(), [with_push(push)], zone=ZoneInfo("Europe/Berlin"))
+    node = by_id(elements, "connector-1")
+    assert node["data"]["label"].endswith("Verified 2026-03-01 12:04 UTC")  # labels: UTC
+    assert "13:04 CET" in dict(map(tuple, node["data"]["details"]))["Verification"]
