@@ -15,6 +15,7 @@ from data.db import session_scope
 from data.domain.errors import NotFound
 from data.domain.roles import Permission, Role
 from data.domain.workflow import Action, Actor, WorkOrderStatus
+from data.push_verdicts import verdict_of
 from data.workorders import (
     action_targets,
     get_work_order,
@@ -96,7 +97,8 @@ def work_order_rows(
     State(ids.BROWSER_TZ, "data"),
 )
 def show_history(selected: list[dict] | None, browser_tz: dict | None = None) -> Any:
-    """The selected work order's full history, oldest first."""
+    """The selected work order's full history, oldest first, with the sweep that decided
+    its push."""
     require_permission(Permission.VIEW_INVENTORY)
     if not selected:
         return "Select a work order to see its history."
@@ -105,8 +107,9 @@ def show_history(selected: list[dict] | None, browser_tz: dict | None = None) ->
         with session_scope(settings().database_url) as db:
             view = get_work_order(db, wo_id)
             events = history(db, wo_id)
+            verdict = verdict_of(db, wo_id)
     except (KeyError, TypeError, ValueError):
         return "Select a work order to see its history."
     except NotFound as exc:
         return str(exc)
-    return timeline(view, events, browser_zone(browser_tz))
+    return timeline(view, events, browser_zone(browser_tz), verdict)

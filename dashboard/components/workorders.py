@@ -13,7 +13,9 @@ from urllib.parse import quote
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.graph import verdict_counts
 from dashboard.timezones import local_and_utc
+from data.domain.push_validation import STYLES, PushValidation, PushVerdict
 from data.domain.workflow import WorkOrderStatus
 from data.workorders import PAST_TENSE, EventView, WorkOrderView
 
@@ -74,8 +76,47 @@ def _event_item(event: EventView, zone: tzinfo) -> html.Li:
     return html.Li(parts, className="list-group-item workorder-event")
 
 
-def timeline(view: WorkOrderView, events: Sequence[EventView], zone: tzinfo) -> dbc.Card:
-    """Who did what to one work order, when, from which status to which, with comments."""
+def _sweep_item(verdict: PushVerdict, zone: tzinfo) -> html.Li:
+    """The sweep that decided the push (the first after it), or that one is awaited."""
+    style = STYLES[verdict.state]
+    if verdict.decided_at is None:
+        parts: list = [
+            html.Div([html.Strong("Verification sweep"), " pending"]),
+            html.Div(
+                "The first sweep after the push decides whether the certificate is served.",
+                className="small text-muted",
+            ),
+        ]
+    else:
+        parts = [
+            html.Div(
+                [
+                    html.Strong("Verification sweep"),
+                    f" decided: {style.label}",
+                    html.Span(
+                        f" · {local_and_utc(verdict.decided_at, zone)}",
+                        className="text-muted small",
+                    ),
+                ]
+            ),
+            html.Div(verdict_counts(verdict), className="small"),
+            html.Div(style.meaning, className="small text-muted"),
+        ]
+    return html.Li(
+        parts,
+        className="list-group-item workorder-event workorder-sweep",
+        **{"data-verdict": verdict.state.value},
+    )
+
+
+def timeline(
+    view: WorkOrderView,
+    events: Sequence[EventView],
+    zone: tzinfo,
+    verdict: PushVerdict | None = None,
+) -> dbc.Card:
+    """Who did what to one work order, when, from which status to which, with comments;
+    after the push, the verification sweep that decided it (or that it is awaited)."""
     name = view.common_name or view.certificate[:16]
     head = [
         html.Strong(f"{view.label} · {view.request_label} · {view.status.value}"),
@@ -93,11 +134,14 @@ def timeline(view: WorkOrderView, events: Sequence[EventView], zone: tzinfo) -> 
         head.append(
             html.Div(view.reason, className="small " + ("text-danger" if failed else "text-muted"))
         )
+    items = [(e.at, _event_item(e, zone)) for e in events]
+    if verdict is not None and verdict.state is not PushValidation.PUSH_FAILED:
+        when = verdict.decided_at
+        position = len(items) if when is None else sum(1 for at, _ in items if at <= when)
+        items.insert(position, (when, _sweep_item(verdict, zone)))
     return dbc.Card(
         [
             dbc.CardHeader(head),
-            html.Ol(
-                [_event_item(e, zone) for e in events], className="list-group list-group-flush"
-            ),
+            html.Ol([item for _, item in items], className="list-group list-group-flush"),
         ]
     )
