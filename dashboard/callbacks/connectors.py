@@ -229,9 +229,19 @@ def save_connector(
 def change_binding(
     _bind: int | None, unbind_clicks: list, selected: str | None, fingerprint: str
 ) -> tuple[Any, Any]:
-    """Bind an existing connector, or unbind one, for this certificate."""
+    """Bind an existing connector, or unbind one, for this certificate.
+
+    The panel is re-rendered with every refresh of the topology, and Dash may then call
+    this with the new buttons' n_clicks still None: only a real click is an action, so
+    nothing (no "choose a connector" warning either) is said before one.
+    """
     trigger = ctx.triggered_id
-    if trigger is None or (trigger != ids.BIND_EXISTING_BTN and not any(unbind_clicks or [])):
+    if trigger is None:
+        return no_update, no_update
+    if trigger == ids.BIND_EXISTING_BTN:
+        if not _bind:
+            return no_update, no_update
+    elif not _clicked(trigger, unbind_clicks):
         return no_update, no_update
     try:
         user = require_permission(Permission.MANAGE_CONNECTORS)
@@ -250,6 +260,15 @@ def change_binding(
     except CertpushError as exc:
         return no_update, _message(str(exc))
     return {"changed": now.isoformat()}, html.Span(done, className="text-success")
+
+
+def _clicked(trigger: Any, clicks: list | None) -> bool:
+    """Whether the pattern-matched button that triggered was really clicked."""
+    inputs = ctx.inputs_list[1] if len(ctx.inputs_list) > 1 else []
+    for item, n in zip(inputs, clicks or [], strict=False):
+        if item.get("id") == trigger:
+            return bool(n)
+    return False
 
 
 @callback(
