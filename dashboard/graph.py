@@ -10,7 +10,8 @@ without a GPU draws a few hundred nodes comfortably and stutters at a few thousa
 drawn as one summary node with counts per state, and even an expanded connector draws
 at most MAX_EXPANDED endpoints plus a "+N more" node.
 
-Every node gets its position here (graph_layout.py: rows, framed grids, bands), so the
+Every node gets its position here (graph_layout.py: rows, framed grids, two rows of
+connectors at most, one above the certificate and one below it), so the
 page uses cytoscape's ``preset`` layout. Labels are short - a name and a state, wrapped
 at word ends and never cut inside a word; everything else about a node is in its
 ``details`` (label, value pairs), which the page shows on hover and tap.
@@ -25,9 +26,10 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from dashboard.graph_layout import (
+    COLUMN_GAP,
+    FRAME_FONT_PX,
     FRAME_HEAD,
     FRAME_PAD,
-    GAP_X,
     LABEL_MARGIN,
     LEVEL_GAP,
     LINE_CHARS,
@@ -36,10 +38,11 @@ from dashboard.graph_layout import (
     ROW_LIMIT,
     SHAPES,
     Box,
-    bands,
+    fan_clearance,
     grid,
     node_box,
     row,
+    split_row,
     wrap,
 )
 from dashboard.timezones import local_and_utc
@@ -145,7 +148,8 @@ def _stylesheet() -> list[dict[str, Any]]:
                 "border-style": "dashed",
                 "border-color": "#adb5bd",
                 "text-valign": "top",
-                "text-margin-y": f"{FRAME_HEAD - 4}px",
+                "font-size": f"{FRAME_FONT_PX}px",
+                "text-margin-y": f"{FRAME_HEAD - 2}px",
                 "color": "#555",
                 "z-index": 0,
             },
@@ -522,8 +526,8 @@ def _box(node: Element) -> Box:
 
 @dataclass
 class _Column:
-    """A connector and what hangs below it: a row of children, or a framed grid of
-    endpoints with the "+N more" node beside it."""
+    """A connector and what hangs from it: a row of children (a few endpoints, or the
+    summary), or a framed grid of endpoints ending with the "+N more" node."""
 
     connector: ConnectorView
     node: Element
@@ -531,10 +535,13 @@ class _Column:
     grid_views: list[EndpointView] = field(default_factory=list)
     grid_nodes: list[Element] = field(default_factory=list)
 
-    def place(self) -> tuple[Placed, float, float]:
+    def place(self, upward: bool = False) -> tuple[Placed, float, float]:
         """Every node of the column with its centre from the column's top-left, and the
-        column's width and height."""
-        parts: list[tuple[Placed, float, float]] = []  # side by side under the connector
+        column's width and height. Downward the connector is on top and its children
+        hang under its label; ``upward`` the children stand above it (labels stay under
+        their nodes). The gap between them grows as a wide row of children needs it, so
+        that no edge crosses a child on its way to another."""
+        top = _box(self.node)
         if self.grid_nodes:
             cells = grid([_box(n) for n in self.grid_nodes])
             width = cells.width + 2 * FRAME_PAD
@@ -544,22 +551,35 @@ class _Column:
                 (n, FRAME_PAD + x, FRAME_PAD + FRAME_HEAD + y)
                 for n, (x, y) in zip(self.grid_nodes, cells.centres, strict=True)
             ]
-            parts.append(([(frame, width / 2, height / 2), *inside], width, height))
-        if self.children:
-            line = row([_box(n) for n in self.children])
-            placed = [(n, x, y) for n, (x, y) in zip(self.children, line.centres, strict=True)]
-            parts.append((placed, line.width, line.height))
-        top = _box(self.node)
-        below_w = sum(w for _, w, _ in parts) + GAP_X * max(0, len(parts) - 1)
+            block: Placed = [(frame, width / 2, height / 2), *inside]
+            below_w, below_h, gap = width, height, LEVEL_GAP
+        elif self.children:
+            boxes = [_box(n) for n in self.children]
+            line = row(boxes)
+            block = [(n, x, y) for n, (x, y) in zip(self.children, line.centres, strict=True)]
+            below_w, below_h = line.width, line.height
+            # The edges' vertical run: from the connector's centre to the children's.
+            child = max(boxes, key=lambda b: b.height)
+            if upward:
+                near, fixed = child.height - child.node_height / 2, top.node_height / 2
+                fixed += child.height - child.node_height / 2
+            else:
+                near = child.node_height / 2
+                fixed = top.height - top.node_height / 2 + child.node_height / 2
+            offsets = [x - line.width / 2 for x, _ in line.centres]
+            gap = max(LEVEL_GAP, fan_clearance(offsets, near) - fixed)
+        else:
+            return [(self.node, top.width / 2, top.node_height / 2)], top.width, top.height
         width = max(top.width, below_w)
-        result: Placed = [(self.node, width / 2, top.node_height / 2)]
-        x, y = (width - below_w) / 2, top.height + LEVEL_GAP
-        for placed, w, _ in parts:
-            result += [(n, x + dx, y + dy) for n, dx, dy in placed]
-            x += w + GAP_X
-        height = top.height
-        if parts:
-            height += LEVEL_GAP + max(h for _, _, h in parts)
+        height = top.height + gap + below_h
+        connector_top = below_h + gap if upward else 0.0
+        block_top = 0.0 if upward else top.height + gap
+        left = (width - below_w) / 2
+        result: Placed = [(self.node, width / 2, connector_top + top.node_height / 2)]
+        for n, dx, dy in block:
+            # Upward, a row of children stands on one line: bottom-aligned to the block.
+            shift = below_h - _box(n).height if upward and not self.grid_nodes else 0.0
+            result.append((n, left + dx, block_top + shift + dy))
         return result, width, height
 
 
@@ -613,24 +633,43 @@ def topology_elements(
                     link(parent, f"endpoint-{endpoint.id}")
             drawn = [endpoint_node(e, connector, zone) for e in fresh]
             nodes.update(n["data"]["id"] for n in drawn)
+            if len(endpoints) > MAX_EXPANDED:  # the last cell of the grid: "+N more"
+                drawn.append(summary_node(connector, endpoints[MAX_EXPANDED:], expanded=True))
             if len(drawn) > ROW_LIMIT:
                 column.grid_views, column.grid_nodes = fresh, drawn
                 link(parent, f"group-{connector.id}")
             else:
                 column.children += drawn
-            if len(endpoints) > MAX_EXPANDED:
-                column.children.append(
-                    summary_node(connector, endpoints[MAX_EXPANDED:], expanded=True)
-                )
         for child in column.children:
             link(parent, child["data"]["id"])
 
-    placed_columns = [column.place() for column in columns]
-    corners, total_width, _ = bands([(w, h) for _, w, h in placed_columns])
-    top = _box(root)
-    elements = [_positioned(root, 0.0, top.node_height / 2)]
-    below = top.height + LEVEL_GAP
-    for (placed, _, _), (left, y0) in zip(placed_columns, corners, strict=True):
-        x0 = left - total_width / 2
-        elements += [_positioned(n, x0 + x, below + y0 + y) for n, x, y in placed]
+    root_box = _box(root)
+    elements = [_positioned(root, 0.0, root_box.node_height / 2)]
+    placed = [column.place() for column in columns]
+    first, second = split_row([width for _, width, _ in placed])
+    if second and max(placed[i][2] for i in first) < max(placed[i][2] for i in second):
+        first, second = second, first  # the taller row hangs below, the other stands above
+    centre_y = root_box.node_height / 2
+    for indices, upward in ((first, False), (second, True)):
+        if not indices:
+            continue
+        columns_here = [columns[i].place(upward) if upward else placed[i] for i in indices]
+        widths = [width for _, width, _ in columns_here]
+        row_width = sum(widths) + COLUMN_GAP * (len(widths) - 1)
+        lefts = [-row_width / 2 + sum(widths[:k]) + COLUMN_GAP * k for k in range(len(widths))]
+        offsets = [left + width / 2 for left, width in zip(lefts, widths, strict=True)]
+        boxes = [_box(columns[i].node) for i in indices]
+        # Connector centres on one line, far enough from the certificate for every edge
+        # to pass clear of the connectors before its own.
+        if upward:
+            near = max(b.height - b.node_height / 2 for b in boxes)
+            fixed = root_box.node_height / 2 + near
+        else:
+            near = max(b.node_height / 2 for b in boxes)
+            fixed = root_box.height - root_box.node_height / 2 + near
+        gap = max(LEVEL_GAP, fan_clearance(offsets, near) - fixed)
+        line_y = centre_y - fixed - gap if upward else centre_y + fixed + gap
+        for (nodes_at, _, _), left in zip(columns_here, lefts, strict=True):
+            connector_y = nodes_at[0][2]  # the column's connector comes first
+            elements += [_positioned(n, left + x, line_y - connector_y + y) for n, x, y in nodes_at]
     return elements + edges

@@ -8,8 +8,9 @@ gets a position from the size of its shape and of its label, estimated from the 
 - a connector's few endpoints (up to ROW_LIMIT) sit in a row under it, one edge each;
 - more are a grid in a frame under it (one edge to the frame, not 200 crossing edges),
   its columns chosen so that the grid is about GRID_ASPECT times as wide as it is tall;
-- connectors with what hangs below them are columns side by side, wrapped into bands
-  so that many connectors still make a graph about as wide as the page, not a ribbon.
+- connectors with what hangs from them are columns side by side; wider than
+  BAND_WIDTH they make two rows, one below the certificate and one above it (its
+  columns upside down), so many connectors make neither a ribbon nor crossing edges.
 
 Every node's box is its shape plus its label below it (cytoscape draws labels under
 the node, see the stylesheet in graph.py, which takes its sizes from SHAPES); boxes
@@ -22,6 +23,7 @@ Pure geometry on numbers and strings: no Dash, no database.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -55,12 +57,12 @@ GAP_X = 12.0  # between two boxes side by side
 GAP_Y = 10.0  # between two rows of boxes
 LEVEL_GAP = 44.0  # between a node and what hangs below it
 COLUMN_GAP = 48.0  # between two connector columns
-BAND_GAP = 72.0  # between two bands of connector columns
 ROW_LIMIT = 6  # up to this many endpoints stand in a row under their connector
 GRID_ASPECT = 1.8  # width / height aimed at for a grid (the panel is ~1.5, less the levels above)
-BAND_WIDTH = 1400.0  # a band of connector columns grows up to this wide, at least
+BAND_WIDTH = 1400.0  # a row of connector columns wider than this is split in two
 FRAME_PAD = 12.0  # inside a grid's frame, around the grid
-FRAME_HEAD = 22.0  # room for the frame's own label at its top
+FRAME_HEAD = 28.0  # room for the frame's own label at its top (FRAME_FONT_PX high)
+FRAME_FONT_PX = 16  # larger than node labels: it still reads when a big grid is fitted
 
 # Advance widths in em of DejaVu Sans (rounded up): wider than Helvetica, Arial,
 # Liberation Sans or Nimbus Sans, so a label measured here is never wider in a browser.
@@ -214,32 +216,40 @@ def row(boxes: Sequence[Box], gap: float = GAP_X) -> Block:
     return Block(tuple(centres), width, max((b.height for b in boxes), default=0.0))
 
 
-def bands(sizes: Sequence[tuple[float, float]]) -> tuple[list[tuple[float, float]], float, float]:
-    """Columns of ``sizes`` (width, height) in bands: each column's top-left, and the size.
+def fan_clearance(offsets: Sequence[float], near: float, margin: float = 8.0) -> float:
+    """How far a fan's source must stand from the line of its targets' centres so that no
+    straight edge to a target passes through another target nearer the source.
 
-    A band takes columns left to right up to BAND_WIDTH wide (or as wide as the graph's
-    area asks for a width about GRID_ASPECT times its height); each band is centred.
+    ``offsets``: the targets' horizontal offsets from the source; ``near``: how far a
+    target's box reaches from its centre toward the source. The edge to a target at X
+    passes a neighbour at x (|x| < |X|, same side) at D * |x| / |X| from the source,
+    which must stay short of D - near: D >= (near + margin) * |X| / (|X| - |x|).
     """
-    if not sizes:
-        return [], 0.0, 0.0
-    area = sum((w + COLUMN_GAP) * (h + BAND_GAP) for w, h in sizes)
-    limit = max(BAND_WIDTH, math.sqrt(area * GRID_ASPECT), max(w for w, _ in sizes))
-    groups: list[list[int]] = [[]]
-    used = 0.0
-    for i, (w, _) in enumerate(sizes):
-        if groups[-1] and used + COLUMN_GAP + w > limit:
-            groups.append([])
-            used = 0.0
-        used += (COLUMN_GAP if groups[-1] else 0.0) + w
-        groups[-1].append(i)
-    widths = [sum(sizes[i][0] for i in g) + COLUMN_GAP * (len(g) - 1) for g in groups]
-    total_w = max(widths)
-    corners: list[tuple[float, float]] = [(0.0, 0.0)] * len(sizes)
-    y = 0.0
-    for group, band_w in zip(groups, widths, strict=True):
-        x = (total_w - band_w) / 2
-        for i in group:
-            corners[i] = (x, y)
-            x += sizes[i][0] + COLUMN_GAP
-        y += max(sizes[i][1] for i in group) + BAND_GAP
-    return corners, total_w, y - BAND_GAP
+    needed = 0.0
+    for side in (1.0, -1.0):
+        reach = sorted(abs(x) for x in offsets if x * side >= 0)
+        for inner, outer in itertools.pairwise(reach):
+            if outer > inner:
+                needed = max(needed, (near + margin) * outer / (outer - inner))
+    return needed
+
+
+def split_row(widths: Sequence[float]) -> tuple[list[int], list[int]]:
+    """Columns of ``widths`` in one row, or, wider than BAND_WIDTH, in two rows of about
+    equal width (in order): (first row, second row); the second is empty for one row.
+
+    Two rows, not more: the page puts one above the certificate and one below it, so no
+    edge from the certificate ever crosses another connector's column.
+    """
+
+    def span(part: Sequence[float]) -> float:
+        return sum(part) + COLUMN_GAP * max(0, len(part) - 1)
+
+    indices = list(range(len(widths)))
+    if len(widths) < 2 or span(widths) <= BAND_WIDTH:
+        return indices, []
+    best = min(
+        range(1, len(widths)),
+        key=lambda k: (max(span(widths[:k]), span(widths[k:])), k),
+    )
+    return indices[:best], indices[best:]

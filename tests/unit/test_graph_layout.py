@@ -11,8 +11,10 @@ import pytest
 
 from dashboard.graph import MAX_EXPANDED, topology_elements
 from dashboard.graph_layout import (
+    BORDER,
     GRID_ASPECT,
     LINE_CHARS,
+    SHAPES,
     WORD_CHARS,
     Box,
     grid,
@@ -127,17 +129,81 @@ def test_the_grid_alone_never_overlaps_and_keeps_its_aspect(count):
         assert GRID_ASPECT / 2 <= block.width / block.height <= GRID_ASPECT * 2, count
 
 
-def test_many_connectors_wrap_into_bands_without_overlaps():
+def shapes(elements: list[dict]) -> dict[str, Rect]:
+    """Each node's drawn shape (no label), by id."""
+    found = {}
+    for node in nodes(elements):
+        data = node["data"]
+        x, y = node["position"]["x"], node["position"]["y"]
+        if data["kind"] == "group":
+            w, h = data["width"], data["height"]
+        else:
+            shape = SHAPES[data["kind"]]
+            w, h = shape.width + BORDER, shape.height + BORDER
+        found[data["id"]] = (data["id"], x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+    return found
+
+
+def crosses(a: tuple[float, float], b: tuple[float, float], r: Rect) -> bool:
+    """Whether the segment a-b passes through the rectangle (Liang-Barsky clipping)."""
+    t0, t1 = 0.0, 1.0
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    for p, q in ((-dx, a[0] - r[1]), (dx, r[3] - a[0]), (-dy, a[1] - r[2]), (dy, r[4] - a[1])):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return False
+    return True
+
+
+def crossings(elements: list[dict]) -> list[tuple[str, str]]:
+    """(edge, node) pairs where an edge passes through a node it does not join. An edge
+    into a frame stops at the frame, so the nodes inside that frame do not count."""
+    boxes = shapes(elements)
+    centre = {n["data"]["id"]: (n["position"]["x"], n["position"]["y"]) for n in nodes(elements)}
+    found = []
+    for edge in (e for e in elements if "source" in e["data"]):
+        source, target = edge["data"]["source"], edge["data"]["target"]
+        framed = boxes[target] if target.startswith("group-") else None
+        for node_id, box in boxes.items():
+            if node_id in (source, target) or (framed and inside(box, framed)):
+                continue
+            if crosses(centre[source], centre[target], box):
+                found.append((edge["data"]["id"], node_id))
+    return found
+
+
+def test_many_connectors_make_two_rows_around_the_certificate_and_no_edge_crosses_a_node():
     fleet = [connector(i, mixed(match=900, unreachable=60, mismatch=40)) for i in range(1, 21)]
     fleet += [connector(21, mixed(match=3)), connector(22, mixed(match=250))]
     elements = topology_elements(certificate(), fleet, expanded={22})
     boxes = rects(elements, {"certificate", "connector", "endpoint", "summary"})
     assert overlapping(boxes) == []
-    assert overlapping(rects(elements, {"group", "connector", "summary", "certificate"})) == []
+    outside = [r for r in rects(elements) if r[0].split("-")[0] not in ("endpoint", "more")]
+    assert overlapping(outside) == []  # frames, connectors, summaries, the certificate
+    assert crossings(elements) == []
+    root = next(n for n in nodes(elements) if n["data"]["kind"] == "certificate")
+    ys = {n["data"]["id"]: n["position"]["y"] for n in nodes(elements, "connector")}
+    above = {i for i, y in ys.items() if y < root["position"]["y"]}
+    assert 0 < len(above) < len(ys)  # one row above the certificate, one below
+    assert "connector-22" not in above  # the tall grid hangs below
     width, height = extent(rects(elements))
     assert width / height <= 4.0, (width, height)
-    # Not one ribbon: connectors stand in more than one band.
-    assert len({round(n["position"]["y"]) for n in nodes(elements, "connector")}) > 1
+
+
+@pytest.mark.parametrize("count", [1, 3, 8, 25, 60])
+def test_no_edge_crosses_a_node_for_any_number_of_connectors(count):
+    fleet = [connector(i, mixed(match=i % 7 + 1, unreachable=i % 3)) for i in range(1, count + 1)]
+    elements = topology_elements(certificate(), fleet, expanded={2})
+    assert crossings(elements) == []
+    assert overlapping(rects(elements, {"certificate", "connector", "endpoint", "summary"})) == []
 
 
 def test_the_layout_is_the_same_every_time():
