@@ -29,6 +29,18 @@ os.environ["CERTPUSH_INSTANCE"] = tempfile.mkdtemp(prefix="certpush-tests-")
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
+def pytest_report_header(config) -> str:
+    """The clock and zone this run sees, so a log shows when a (shifted) run believed it was."""
+    now = datetime.now(UTC)
+    local = now.astimezone()
+    offset = os.environ.get("CERTPUSH_TEST_CLOCK_OFFSET")
+    return (
+        f"clock: {now:%Y-%m-%d %H:%M:%S} UTC ({now:%A}), local {local:%Y-%m-%d %H:%M %Z}"
+        f" (TZ={os.environ.get('TZ', 'unset')})"
+        + (f", shifted {offset} s by tests/shifted_clock" if offset else "")
+    )
+
+
 def _make_settings(instance: Path, url: str) -> Settings:
     return Settings.for_folder(instance, database_url=url, master_key=generate_master_key())
 

@@ -26,6 +26,7 @@ from data.models import AuditEvent
 from data.users import add_user
 from data.workorders import get_work_order, list_work_orders
 from tests import certs as c
+from tests.clock import typeable_time
 
 PASSWORD = "correct horse battery"
 USERS = {
@@ -328,6 +329,7 @@ def test_reviewer_approves_all_pending_work_orders_of_the_certificate(web):
     assert colour == "danger" and "WO-000001 was already approved by ravi" in _text(message)
 
 
+@pytest.mark.clock
 def test_implement_with_the_toggle_off_and_a_past_time_is_refused(web):
     _request(web)
     _act(web, "ravi", Action.APPROVE, [1, 2])
@@ -352,12 +354,15 @@ def test_implement_with_the_toggle_off_and_no_time_asks_for_one(web):
     assert "is not a date and time" in _text(error)
 
 
+@pytest.mark.clock
 def test_a_future_local_time_schedules_the_push_in_utc_and_shows_both(web):
     from dashboard.callbacks.topology import load_topology
+    from dashboard.timezones import local_and_utc
 
     _request(web)
     _act(web, "ravi", Action.APPROVE, [1, 2])
-    target = (datetime.now(UTC) + timedelta(days=2)).replace(second=0, microsecond=0)
+    berlin = ZoneInfo("Europe/Berlin")
+    target = typeable_time(datetime.now(UTC) + timedelta(days=2), berlin)
     when = _local_input(target, "Europe/Berlin")
     closed, _error, message, colour, *_ = _act(
         web, "ines", Action.IMPLEMENT, [1, 2], manual=False, when=when, tz=BERLIN
@@ -369,12 +374,12 @@ def test_a_future_local_time_schedules_the_push_in_utc_and_shows_both(web):
     assert view.status is WorkOrderStatus.SCHEDULED and view.run_at == target
     with _As(web, "ines"):
         panel = load_topology(web.fingerprint, None, [], BERLIN)[3]
-    local = target.astimezone(ZoneInfo("Europe/Berlin"))
-    shown = _text(panel)
-    assert f"push at {local:%Y-%m-%d %H:%M} {local.tzname()}" in shown
-    assert f"{target:%H:%M} UTC" in shown
+    # "2026-12-04 00:30 CET (2026-12-03 23:30 UTC)" late in the UTC evening, else
+    # "2026-12-04 10:30 CET (09:30 UTC)": the page's formatter decides, at any hour.
+    assert f"push at {local_and_utc(target, berlin)}" in _text(panel)
 
 
+@pytest.mark.clock
 def test_a_proposed_time_pre_fills_the_implement_dialog(web):
     from dashboard.callbacks.approval import approval_dialog_state
 
@@ -412,6 +417,7 @@ def test_reject_needs_a_reason(web):
     assert closed is False and "WO-000001 is now Rejected" in _text(message)
 
 
+@pytest.mark.clock
 def test_reschedule_and_cancel_a_scheduled_push(web):
     from dashboard.callbacks.approval import approval_dialog_state, work_order_actions
 
@@ -496,19 +502,22 @@ def test_show_schedule_field_follows_the_toggle():
 # ----- the work orders page
 
 
+@pytest.mark.clock
 def test_work_orders_page_filters_and_shows_a_history(web):
     from dashboard.callbacks.workorders import show_history, work_order_rows
 
     _request(web)
     _request(web, "oscar")
     _act(web, "ravi", Action.APPROVE, [1], comment="ok")
+    # The days the work orders were created on (UTC: no browser zone is given), not the
+    # day the test reads the clock again: that may already be tomorrow.
+    created = sorted(o.created_at.astimezone(UTC).date().isoformat() for o in _orders(web))
     with _As(web, "ravi"):
         rows, count, _e, error_open = work_order_rows("any", "all", None, None, None)
         mine, *_ = work_order_rows("", "approve", None, None, None)
         by_oscar, *_ = work_order_rows("", "all", "oscar", None, None)
         pending, *_ = work_order_rows("Push-Approval Pending", "all", None, None, None)
-        today = datetime.now(UTC).strftime("%Y-%m-%d")
-        dated, *_ = work_order_rows("", "all", None, today, today)
+        dated, *_ = work_order_rows("", "all", None, created[0], created[-1])
         none_yet, *_ = work_order_rows("", "all", None, "2001-01-01", "2001-01-02")
         _rows, _count, message, bad = work_order_rows("Lost", "all", None, None, None)
         timeline = show_history([rows[-1]], BERLIN)
@@ -615,6 +624,10 @@ def test_local_times_are_read_and_shown_in_the_browser_zone():
     assert local_and_utc(moment, UTC) == "2026-07-15 08:00 UTC"
     late = datetime(2026, 7, 15, 23, 30, tzinfo=UTC)
     assert local_and_utc(late, berlin) == "2026-07-16 01:30 CEST (2026-07-15 23:30 UTC)"
+    # West of UTC the local date is the earlier one: New York's evening is tomorrow in UTC.
+    evening = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
+    new_york = browser_zone({"zone": "America/New_York", "offset": 300})
+    assert local_and_utc(evening, new_york) == "2026-12-02 20:00 EST (2026-12-03 01:00 UTC)"
 
 
 def test_a_garbled_dialog_state_applies_nothing(web):

@@ -257,6 +257,7 @@ RAVI = Actor("ravi", "reviewer")
 INES = Actor("ines", "implementer")
 
 
+@pytest.mark.clock
 def test_real_push_decided_by_its_first_sweep_and_never_redecided(sqlite_settings, tmp_path):
     """Approve, implement, the scheduler's push job installs on nginx that does not reload:
     the first sweep fails the push. nginx then reloads and serves it; the second sweep
@@ -287,7 +288,8 @@ def test_real_push_decided_by_its_first_sweep_and_never_redecided(sqlite_setting
         assert second.summary == {"match": 1}
     finally:
         dev.nginx.stop()
-    period = Period.last_days(1, datetime.now(UTC), UTC_ZONE)
+    # Every UTC day the push and its sweeps happened on (two, if they spanned midnight).
+    period = Period(now.date(), datetime.now(UTC).date(), UTC_ZONE)
     with session_scope(url) as db:
         k = kpis(db, period)
         [row] = list(push_rows(db, period))

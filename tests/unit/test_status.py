@@ -46,6 +46,7 @@ def test_expiry_boundaries(delta, expected):
     assert colour(delta) is expected
 
 
+@pytest.mark.clock  # the last line uses the process's local zone (TZ) and its offset today
 def test_days_left_rounds_down_in_utc():
     assert days_left(NOW + 10 * D + 23 * timedelta(hours=1), NOW) == 10
     assert days_left(NOW + 10 * D, NOW) == 10

@@ -1,0 +1,181 @@
+"""``certpush connectors``: app connectors, how certificates reach devices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from data.config import Settings
+from data.domain.errors import CertpushError
+from jobs.cli.common import AsUser, actor_for, config_error, fail, require_schema, utc_now
+
+app = typer.Typer(help="App connectors: how certificates reach devices.", no_args_is_help=True)
+
+
+def _read_secret(config: dict, base: Path) -> tuple[bytes | None, str | None]:
+    """Secrets come from files named in the config, never from the config itself."""
+    for key, kind in (("private_key_file", "private_key"), ("password_file", "password")):
+        name = config.pop(key, None)
+        if name:
+            path = (base / name) if not Path(name).is_absolute() else Path(name)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise fail(f"cannot read {key} {path}: {exc.strerror}") from None
+            if kind == "password":
+                data = data.splitlines()[0] if data.strip() else b""
+            return data, kind
+    return None, None
+
+
+@app.command("add")
+def connectors_add(
+    name: Annotated[str, typer.Argument(help="A short unique name, e.g. web-eu-1.")],
+    type_name: Annotated[str, typer.Option("--type", help="Connector type: ssh, local, ...")],
+    config: Annotated[Path, typer.Option(help="JSON file with the settings (see README).")],
+    as_user: AsUser = None,
+) -> None:
+    """Add an app connector from a JSON settings file."""
+    from data.connectors import add_connector
+    from data.crypto import load_vault
+    from data.db import session_scope
+    from data.domain.roles import Permission
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    try:
+        raw = json.loads(config.read_text())
+    except OSError as exc:
+        raise fail(f"cannot read {config}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise fail(f"{config} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise fail(f"{config} must hold a JSON object")
+    secret, kind = _read_secret(raw, config.parent)
+    endpoints = raw.pop("endpoints", [])
+    vault, _ = load_vault(settings, create=True)
+    try:
+        with session_scope(settings.database_url) as session:
+            actor = actor_for(session, as_user, Permission.MANAGE_CONNECTORS)
+            info = add_connector(
+                session,
+                vault,
+                name=name,
+                type_name=type_name,
+                settings=raw,
+                endpoints=endpoints,
+                secret=secret,
+                secret_kind=kind,
+                actor=actor,
+                now=utc_now(),
+            )
+    except CertpushError as exc:
+        raise config_error(exc) from None
+    typer.echo(
+        f"added app connector {info.name} ({info.type}) with {len(info.endpoints)} endpoint(s)"
+    )
+
+
+def _binding(name: str, cert: str, as_user: str | None, bind: bool) -> None:
+    from data.connectors import bind as bind_service
+    from data.connectors import unbind as unbind_service
+    from data.db import session_scope
+    from data.domain.roles import Permission
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    try:
+        with session_scope(settings.database_url) as session:
+            actor = actor_for(session, as_user, Permission.MANAGE_CONNECTORS)
+            service = bind_service if bind else unbind_service
+            changed = service(session, name, cert, actor=actor, now=utc_now())
+    except CertpushError as exc:
+        raise fail(str(exc)) from None
+    verb = "bound" if bind else "unbound"
+    typer.echo(f"{verb} {name}" if changed else f"nothing to do: {name} was already {verb}")
+
+
+@app.command("bind")
+def connectors_bind(
+    name: Annotated[str, typer.Argument(help="Connector name.")],
+    cert: Annotated[str, typer.Option(help="Certificate SHA-256 fingerprint.")],
+    as_user: AsUser = None,
+) -> None:
+    """Bind a connector to a certificate (Push to Device then offers it)."""
+    _binding(name, cert, as_user, bind=True)
+
+
+@app.command("unbind")
+def connectors_unbind(
+    name: Annotated[str, typer.Argument(help="Connector name.")],
+    cert: Annotated[str, typer.Option(help="Certificate SHA-256 fingerprint.")],
+    as_user: AsUser = None,
+) -> None:
+    """Remove a connector from a certificate."""
+    _binding(name, cert, as_user, bind=False)
+
+
+@app.command("list")
+def connectors_list(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of connectors.")] = False,
+) -> None:
+    """List connectors with their settings and endpoints (secrets are never shown)."""
+    from data.connectors import list_connectors
+    from data.db import session_scope
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    with session_scope(settings.database_url) as session:
+        infos = list_connectors(session)
+    if as_json:
+        typer.echo(json.dumps([i.to_json() for i in infos], indent=1))
+        return
+    for info in infos:
+        where = info.settings.get("host", "this host")
+        typer.echo(
+            f"{info.name:24} {info.type:6} {where:20} {len(info.endpoints):>5} endpoint(s) "
+            f"{info.bound_certificates:>4} certificate(s)"
+        )
+
+
+def _implementation(session, vault, name: str):
+    from data.connectors import get_connector, open_secret
+    from jobs.connectors.registry import connector_class
+
+    info = get_connector(session, name)
+    return connector_class(info.type)(
+        settings=info.settings,
+        secret=open_secret(session, vault, name),
+        secret_kind=info.secret_kind,
+        endpoints=info.endpoints,
+    )
+
+
+@app.command("test")
+def connectors_test(
+    name: Annotated[str, typer.Argument(help="Connector name.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Connect, authenticate and check the target folders; changes nothing on the device."""
+    from data.crypto import load_vault
+    from data.db import session_scope
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    try:
+        vault, _ = load_vault(settings)
+        with session_scope(settings.database_url) as session:
+            connector = _implementation(session, vault, name)
+    except CertpushError as exc:
+        raise fail(str(exc)) from None
+    result = connector.check()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=1))
+    else:
+        typer.echo(("ok: " if result.ok else "failed: ") + result.message)
+        if result.host_key_fingerprint:
+            typer.echo(f"host key: {result.host_key_type} {result.host_key_fingerprint}")
+    raise typer.Exit(0 if result.ok else 1)

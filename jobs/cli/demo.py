@@ -1,0 +1,46 @@
+"""``certpush demo``: the demo dataset, demo users and demo devices."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from data.config import Settings
+from jobs.cli.common import utc_now
+
+
+def demo(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print users and counts as JSON.")
+    ] = False,
+) -> None:
+    """Load the demo dataset (certificates of every colour, one user per role) into the database."""
+    from data.crypto import load_vault
+    from data.db import session_scope
+    from data.demo import load_demo
+    from data.schema import upgrade
+    from jobs.demo_devices import nginx_binary, setup_demo_devices
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    vault, created = load_vault(settings, create=True)
+    with session_scope(settings.database_url) as session:
+        summary = load_demo(session, vault, utc_now())
+        devices = setup_demo_devices(session, vault, settings, utc_now())
+    if as_json:
+        typer.echo(json.dumps({**summary.to_json(), "demo_devices_added": devices}, indent=1))
+        return
+    if created:
+        typer.echo(f"created a new master key file at {settings.master_key_file} (keep it safe)")
+    if summary.users:
+        typer.echo("demo users (passwords are shown this once):")
+        for user in summary.users:
+            typer.echo(f"  {user.role:12} {user.username:12} {user.password}")
+    else:
+        typer.echo("demo users already exist; their passwords were printed when they were made")
+    typer.echo(f"demo certificates: {summary.certificates_added} added")
+    server = "a private nginx" if nginx_binary() else "the built-in TLS server (no nginx found)"
+    first = settings.demo_first_port
+    typer.echo(f"demo devices: {devices} added, served by {server} on 127.0.0.1:{first}+")

@@ -1,0 +1,82 @@
+"""``certpush serve`` and ``certpush scheduler``: the long-running processes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from data.config import Settings
+from jobs.cli.common import require_schema
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8050,
+    workers: Annotated[int, typer.Option(help="gunicorn worker processes.")] = 2,
+    with_scheduler: Annotated[
+        bool, typer.Option(help="Also run the scheduler process beside the web server.")
+    ] = False,
+    with_demo_devices: Annotated[
+        bool, typer.Option(help="Also serve the demo devices (see 'certpush demo').")
+    ] = False,
+) -> None:
+    """Serve the web app with gunicorn (and optionally the scheduler), until interrupted."""
+    settings = Settings.from_env()
+    require_schema(settings)
+    children: list[subprocess.Popen[bytes]] = []
+    if with_scheduler:
+        children.append(subprocess.Popen([sys.executable, "-m", "jobs.scheduler"]))
+    if with_demo_devices:
+        from jobs.demo_devices import start_demo_devices
+
+        devices = start_demo_devices(settings)
+        if devices is not None:
+            children.append(devices)
+    typer.echo(f"certpush is at http://{host}:{port}/  (Ctrl-C to stop)")
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--no-control-socket",
+        "--access-logfile",
+        "-",
+        "dashboard.app:server",
+    ]
+    web = subprocess.Popen(command)
+    children.insert(0, web)
+
+    def _stop(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    # A supervisor's SIGTERM must reach gunicorn and the scheduler, not orphan them.
+    signal.signal(signal.SIGTERM, _stop)
+    code = 0
+    try:
+        code = web.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    raise typer.Exit(code)
+
+
+def scheduler_command() -> None:
+    """Run the one scheduler process (APScheduler with a persistent job store)."""
+    from jobs.scheduler import main as scheduler_main
+
+    scheduler_main()
