@@ -122,22 +122,29 @@ def connectors_unbind(
 def connectors_list(
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list of connectors.")] = False,
 ) -> None:
-    """List connectors with their settings and endpoints (secrets are never shown)."""
-    from data.connectors import list_connectors
+    """List connectors: settings, endpoints, bound certificates, last push and its verdict
+    (secrets are never shown)."""
+    from data.connectors import connector_overviews
     from data.db import session_scope
 
     settings = Settings.from_env()
     require_schema(settings)
     with session_scope(settings.database_url) as session:
-        infos = list_connectors(session)
+        overviews = connector_overviews(session)
     if as_json:
-        typer.echo(json.dumps([i.to_json() for i in infos], indent=1))
+        typer.echo(json.dumps([o.to_json() for o in overviews], indent=1))
         return
-    for info in infos:
+    for overview in overviews:
+        info, push = overview.info, overview.last_push
         where = info.settings.get("host", "this host")
+        last = "no work order pushed"
+        if push is not None:
+            last = f"{push.work_order} {push.status} {push.pushed_at:%Y-%m-%d %H:%M} UTC"
+            if push.status == "Completed":
+                last += f" · {push.label}"
         typer.echo(
             f"{info.name:24} {info.type:6} {where:20} {len(info.endpoints):>5} endpoint(s) "
-            f"{info.bound_certificates:>4} certificate(s)"
+            f"{len(overview.certificates):>4} certificate(s)  {last}"
         )
 
 

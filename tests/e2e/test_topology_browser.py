@@ -10,9 +10,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from playwright.sync_api import expect
 
-from data.config import Settings
-from data.connectors import connector_overviews
-from data.db import session_scope
 from tests import certs as c
 from tests.e2e.conftest import ARTIFACTS, _cli, login
 
@@ -226,9 +223,7 @@ def test_topo002_the_verdict_of_the_last_push_on_the_connector_and_in_its_histor
     time.sleep(3.2)  # the sweep leaves a push of under 3 s to the next one (nginx reloads)
     _cli(env, "verify", "--cert", fingerprint, "--json")
 
-    # What `certpush connectors list --json` prints, read from the live server's database.
-    with session_scope(Settings.from_env(env).database_url) as db:
-        listed = {o.info.name: o.to_json() for o in connector_overviews(db)}
+    listed = {o["name"]: o for o in _json(live_server, "connectors", "list", "--json")}
     last = listed["demo-crm-nginx"]["last_push"]
     assert last["work_order"] == work_order and last["outcome"] == "Completed"
     assert last["verdict"]["state"] == "verified", last

@@ -208,6 +208,15 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
         "push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as", "root-admin"
     )
     assert again.stdout.startswith("already_installed")
+    listed = {c["name"]: c for c in json.loads(cli("connectors", "list", "--json").stdout)}
+    assert listed["dev-local"]["certificates"] == [
+        {"fingerprint": fingerprint, "common_name": "cli-push.example"}
+    ]
+    assert listed["dev-ssh"]["certificates"] == [] and listed["dev-ssh"]["last_push"] is None
+    # `push run` bypasses the workflow: the last push reported is a work order's, and none
+    # has run here (tests/e2e/test_topology_browser.py follows one to its verdict).
+    assert listed["dev-local"]["last_push"] is None
+    assert "no work order pushed" in cli("connectors", "list").stdout
     tested = cli("connectors", "test", "dev-local")
     assert tested.returncode == 0 and tested.stdout.startswith("ok")
 
