@@ -138,3 +138,20 @@ def test_both_entry_points_run(command, env):
     assert missing.stderr == (
         "error: the database has no certpush schema yet: run 'certpush db upgrade' first\n"
     )
+
+
+def test_a_noun_alone_behaves_as_in_the_whole_app(env):
+    """`certpush NOUN …` runs on a root holding only that noun (jobs.cli.app_for): its usage
+    lines, listings and errors must read exactly as they do from the whole app."""
+    from jobs.cli import app_for
+
+    whole = CliRunner()
+    for args in (["certs", "--help"], ["certs", "nope"], ["workorders"], ["users", "add"]):
+        alone = app_for(["certpush", *args])
+        assert alone is not app
+        expected = whole.invoke(app, args, prog_name="certpush", env=env)
+        got = whole.invoke(alone, args, prog_name="certpush", env=env)
+        assert (got.exit_code, got.output) == (expected.exit_code, expected.output), args
+    assert app_for(["certpush", "--help"]) is app
+    assert app_for(["certpush", "import", "x.pem"]) is app
+    assert app_for(["certpush"]) is app
