@@ -213,9 +213,22 @@ def _decide(
         if row["work_order_id"] is not None:
             by_work_order[row["work_order_id"]].append(ProbeOutcome(row["outcome"]))
         drift_by_cert[row["certificate_id"]] |= row["drift"]
+    # Most work orders in a sweep were decided by an earlier one: find the few that were
+    # not in one query, rather than trying an UPDATE for every one of them.
+    candidates = [wo_id for wo_id in by_work_order if wo_id not in fresh]
+    undecided: set[int] = set()
+    for start in range(0, len(candidates), 5000):
+        undecided.update(
+            session.scalars(
+                select(WorkOrder.id).where(
+                    WorkOrder.id.in_(candidates[start : start + 5000]),
+                    WorkOrder.verification.is_(None),
+                )
+            )
+        )
     failed_certs: set[int] = set()
     for wo_id, outcomes in by_work_order.items():
-        if wo_id in fresh:
+        if wo_id not in undecided:
             continue
         verdict = push_verdict(outcomes)
         changed = session.execute(
