@@ -77,6 +77,7 @@ class WorkOrderView:
     levels_done: int
     created_at: datetime
     updated_at: datetime
+    demo: bool = False  # simulated history made by `certpush demo`
 
     @property
     def label(self) -> str:
@@ -148,6 +149,7 @@ _VIEW_COLUMNS = (
     WorkOrder,
     PushRequest.requester,
     PushRequest.comment,
+    PushRequest.demo,
     Connector.name.label("connector_name"),
     Certificate.fingerprint_sha256,
     Certificate.common_name,
@@ -182,6 +184,7 @@ def _view(row: Any) -> WorkOrderView:
         levels_done=wo.levels_done,
         created_at=wo.created_at,
         updated_at=wo.updated_at,
+        demo=row.demo,
     )
 
 
