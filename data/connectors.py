@@ -353,6 +353,20 @@ def is_bound(session: Session, certificate_id: int, connector_id: int) -> bool:
     )
 
 
+def bound_connector_ids(session: Session, certificate_id: int) -> dict[str, int]:
+    """Name -> id of the connectors bound to a certificate, without their push or
+    endpoint state (one indexed query: what requesting a push needs)."""
+    return {
+        name: connector_id
+        for name, connector_id in session.execute(
+            select(Connector.name, Connector.id)
+            .join(Binding, Binding.connector_id == Connector.id)
+            .where(Binding.certificate_id == certificate_id)
+            .order_by(Connector.name)
+        )
+    }
+
+
 def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorView]:
     """The connectors bound to a certificate, each with its endpoints and latest push state."""
     connectors = session.scalars(

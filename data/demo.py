@@ -3,6 +3,11 @@
 Certificates are real (a demo CA signs them, private keys are stored sealed)
 and go through the same importer as user files, so the demo exercises the
 real path. Loading twice adds nothing the second time.
+
+Gray and Mid Purple are not set here: `certpush demo` gives the demo certificates
+a history (jobs/demo_history.py) in which their pushes really failed or drifted.
+That history starts HISTORY_DAYS before now, so users and certificates are
+recorded as made then, before anything happened to them.
 """
 
 from __future__ import annotations
@@ -32,7 +37,12 @@ DEMO_USERS = {
     Role.ADMIN: "adam",
 }
 
-# (common name, days until expiry, flag) - flag: None, "revoked", "push_failed" or "drift".
+# How far back the demo's history goes; the inventory is recorded as made that long ago.
+HISTORY_DAYS = 90
+
+# (common name, days until expiry, flag) - flag: None or "revoked". The Gray ones
+# (mail-relay, iot-gateway-3) and the Mid Purple one (web-frontend-eu) get their
+# colour from their history (jobs/demo_history.py).
 DEMO_CERTIFICATES: tuple[tuple[str, int, str | None], ...] = (
     ("payments-api.corp.example", 400, None),
     ("vpn-client-alice.corp.example", 365, None),
@@ -57,10 +67,10 @@ DEMO_CERTIFICATES: tuple[tuple[str, int, str | None], ...] = (
     ("decommissioned-api.corp.example", -200, None),
     ("stolen-laptop-client.corp.example", 200, "revoked"),
     ("compromised-build.corp.example", 100, "revoked"),
-    ("mail-relay.corp.example", 210, "push_failed"),
-    ("iot-gateway-3.corp.example", 50, "push_failed"),
-    ("web-frontend-eu.corp.example", 250, "drift"),
-    ("db-client-reporting.corp.example", 130, "drift"),
+    ("mail-relay.corp.example", 210, None),
+    ("iot-gateway-3.corp.example", 50, None),
+    ("web-frontend-eu.corp.example", 250, None),
+    ("db-client-reporting.corp.example", 130, None),
     ("sso-client.corp.example", 330, None),
     ("api-gw-client-us.corp.example", 95, None),
     ("grafana-client.corp.example", 8, None),
@@ -143,22 +153,32 @@ def _demo_chain(now: datetime) -> list[tuple[bytes, bytes | None]]:
     return out
 
 
+def recorded_at(now: datetime) -> datetime:
+    """When the demo's inventory is recorded as made: where its history starts."""
+    return now - timedelta(days=HISTORY_DAYS)
+
+
 def load_demo(session: Session, vault: Vault, now: datetime) -> DemoSummary:
-    """Add demo users and certificates unless they are already there."""
+    """Add demo users and certificates unless they are already there.
+
+    Expiry and revocation are relative to ``now``; the users and certificates are
+    recorded as made ``HISTORY_DAYS`` earlier (``recorded_at``).
+    """
     summary = DemoSummary()
+    made = recorded_at(now)
     existing_users = set(session.scalars(select(User.username)))
     for role, username in DEMO_USERS.items():
         if username in existing_users:
             continue
         password = secrets.token_urlsafe(12)
-        add_user(session, username, role.value, password, now, actor="demo")
+        add_user(session, username, role.value, password, made, actor="demo")
         summary.users.append(DemoUser(username, role.value, password))
     demo_count = session.scalar(
         select(func.count()).select_from(Certificate).where(Certificate.source.like("demo:%"))
     )
     if demo_count:
         return summary
-    importer = Importer(session, vault, now, actor="demo", max_bytes=1 << 20)
+    importer = Importer(session, vault, made, actor="demo", max_bytes=1 << 20)
     for index, (cert_pem, key_pem) in enumerate(_demo_chain(now)):
         name = "demo:ca.pem" if index == 0 else f"demo:{DEMO_CERTIFICATES[index - 1][0]}.pem"
         importer.add_bytes(name, cert_pem + (key_pem or b""))
@@ -167,14 +187,11 @@ def load_demo(session: Session, vault: Vault, now: datetime) -> DemoSummary:
         r.result is Outcome.IMPORTED and r.kind == "certificate" for r in results
     )
     for cn, _days, flag in DEMO_CERTIFICATES:
-        if flag is None:
+        if flag != "revoked":
             continue
-        values: dict[str, object] = {flag: True}
-        if flag == "revoked":
-            values = {"revoked_at": now - timedelta(days=3), "revocation_reason": "keyCompromise"}
         session.execute(
             update(Certificate)
             .where(Certificate.common_name == cn, Certificate.source.like("demo:%"))
-            .values(**values)
+            .values(revoked_at=now - timedelta(days=3), revocation_reason="keyCompromise")
         )
     return summary

@@ -242,6 +242,9 @@ class PushRequest(Base):
     requester: Mapped[str] = mapped_column(String(64))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Made up by `certpush demo` as simulated history (its work orders, their events,
+    # push attempts and verification results hang off it): demo data, not a real push.
+    demo: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class WorkOrder(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from data import audit
-from data.connectors import bound_connectors, certificate_by_fingerprint
+from data.connectors import bound_connector_ids, certificate_by_fingerprint
 from data.domain.errors import NotFound
 from data.domain.roles import Permission, can
 from data.domain.status import is_expired
@@ -77,6 +77,7 @@ class WorkOrderView:
     levels_done: int
     created_at: datetime
     updated_at: datetime
+    demo: bool = False  # simulated history made by `certpush demo`
 
     @property
     def label(self) -> str:
@@ -148,6 +149,7 @@ _VIEW_COLUMNS = (
     WorkOrder,
     PushRequest.requester,
     PushRequest.comment,
+    PushRequest.demo,
     Connector.name.label("connector_name"),
     Certificate.fingerprint_sha256,
     Certificate.common_name,
@@ -182,6 +184,7 @@ def _view(row: Any) -> WorkOrderView:
         levels_done=wo.levels_done,
         created_at=wo.created_at,
         updated_at=wo.updated_at,
+        demo=row.demo,
     )
 
 
@@ -285,7 +288,7 @@ def request_push(
         is None
     ):
         raise ApprovalError(f"{name} has no private key in certpush: import its key first")
-    bound = {v.name: v for v in bound_connectors(session, cert.id)}
+    bound = bound_connector_ids(session, cert.id)
     if not bound:
         raise ApprovalError("no app connector is bound to this certificate: add one first")
     chosen = list(connectors) or list(bound)
@@ -301,7 +304,7 @@ def request_push(
     for connector in chosen:
         wo = WorkOrder(
             request_id=request.id,
-            connector_id=bound[connector].id,
+            connector_id=bound[connector],
             status=WorkOrderStatus.APPROVAL_PENDING.value,
             version=1,
             levels_done=0,
@@ -368,10 +371,9 @@ def act(
 ) -> ActionResult:
     """Apply one person's action to one work order, exactly once, or say why not."""
     label = work_order_id(wo_id)
-    wo = session.get(WorkOrder, wo_id)
+    wo = session.get(WorkOrder, wo_id, populate_existing=True)  # the state as stored now
     if wo is None:
         return ActionResult(False, f"no work order {label}")
-    session.refresh(wo)
     version, before = wo.version, wo.status
     try:
         decision = decide(

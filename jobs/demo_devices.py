@@ -5,6 +5,11 @@ serves every demo device and is reloaded by the connectors exactly as a real one
 would be. Without nginx, a small built-in TLS server does the same job: it re-reads
 a device's files when they change, so a push is live at the next handshake.
 Either way a push is proven by a real handshake, never simulated.
+
+The devices of the demo's history (jobs/demo_history.py) are served too, by SNI name
+on the same five ports, with the certificate their history left installed: so the
+live scheduler's sweeps find on every demo endpoint what the history says is there,
+and probe nothing beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from sqlalchemy.orm import Session
 from data.config import Settings
 from data.connectors import add_connector, bind
 from data.crypto import Vault
+from data.demo import recorded_at
 from data.models import Certificate, Connector
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
@@ -49,12 +55,47 @@ DEMO_DEVICES: tuple[tuple[str, str], ...] = (
 )
 
 
+# Devices that exist for the demo's history (jobs/demo_history.py): (name, connector type,
+# bound certificate, which demo port serves them, the SNI names they answer to). The
+# five devices above are the default server of their port; these share the ports by name.
+# Kept apart from the certificates the browser tests add connectors to, too.
+HISTORY_DEVICES: tuple[tuple[str, str, str, int, tuple[str, ...]], ...] = (
+    ("edge-lb-01", "ssh", "edi-partner-acme.corp.example", 0,
+     ("edi-partner-acme.corp.example", "alt.edi-partner-acme.corp.example")),
+    ("edge-lb-02", "ssh", "edi-partner-acme.corp.example", 1,
+     ("edi-partner-acme.corp.example", "alt.edi-partner-acme.corp.example")),
+    ("db-report-01", "local", "db-client-reporting.corp.example", 2,
+     ("db-client-reporting.corp.example",)),
+    ("db-report-02", "local", "db-client-reporting.corp.example", 3,
+     ("db-client-reporting.corp.example",)),
+    ("iot-gw-3", "ssh", "iot-gateway-3.corp.example", 4, ("iot-gateway-3.corp.example",)),
+    ("sso-proxy-01", "ssh", "sso-client.corp.example", 0, ("sso-client.corp.example",)),
+    ("api-gw-us-1", "ssh", "api-gw-client-us.corp.example", 1,
+     ("api-gw-client-us.corp.example",)),
+    ("backup-01", "local", "backup-agent-01.corp.example", 2, ("backup-agent-01.corp.example",)),
+    ("metrics-relay", "local", "metrics-push.corp.example", 3, ("metrics-push.corp.example",)),
+    ("ldap-sync-01", "ssh", "ldap-client-sync.corp.example", 4,
+     ("ldap-client-sync.corp.example",)),
+    ("radius-01", "ssh", "wifi-radius-client.corp.example", 0,
+     ("wifi-radius-client.corp.example",)),
+    ("mq-orders-01", "local", "mq-client-orders.corp.example", 1,
+     ("mq-client-orders.corp.example",)),
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class DemoDevice:
     name: str
     common_name: str
     port: int
     folder: Path
+    server_names: tuple[str, ...] = ()  # SNI names; empty: the common name
+    type: str = "local"
+    live: bool = True  # one of the five devices `certpush demo` sets up to push to
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.server_names or (self.common_name,)
 
     @property
     def cert_path(self) -> Path:
@@ -78,7 +119,8 @@ def nginx_binary() -> str | None:
     )
 
 
-def _devices(settings: Settings) -> list[DemoDevice]:
+def live_devices(settings: Settings) -> list[DemoDevice]:
+    """The five live devices."""
     root = devices_root(settings)
     return [
         DemoDevice(name, cn, settings.demo_first_port + i, root / name)
@@ -86,7 +128,21 @@ def _devices(settings: Settings) -> list[DemoDevice]:
     ]
 
 
-def _placeholder(device: DemoDevice) -> None:
+def history_devices(settings: Settings) -> list[DemoDevice]:
+    """The devices of the demo's history, served beside the live ones by SNI name."""
+    root = devices_root(settings)
+    return [
+        DemoDevice(name, cn, settings.demo_first_port + offset, root / name, names, kind, False)
+        for name, kind, cn, offset, names in HISTORY_DEVICES
+    ]
+
+
+def served_devices(settings: Settings) -> list[DemoDevice]:
+    """Every device that has files to serve; the live device of a port comes first."""
+    return [d for d in live_devices(settings) + history_devices(settings) if d.cert_path.exists()]
+
+
+def write_placeholder(device: DemoDevice) -> None:
     """What the device serves before certpush's first push: a self-signed stand-in."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{device.name} placeholder")])
@@ -101,17 +157,24 @@ def _placeholder(device: DemoDevice) -> None:
         .not_valid_after(now + timedelta(days=30))
         .sign(key, hashes.SHA256())
     )
+    write_device_files(
+        device,
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+def write_device_files(device: DemoDevice, cert_pem: bytes, key_pem: bytes) -> None:
+    """What a device serves: its certificate file, and its key file (mode 0600)."""
     device.folder.mkdir(parents=True, exist_ok=True)
-    device.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    device.cert_path.write_bytes(cert_pem)
     fd = os.open(device.key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        handle.write(key_pem)
 
 
 class DemoNginx:
@@ -139,7 +202,7 @@ class DemoNginx:
         servers = "\n".join(
             f"""  server {{
     listen 127.0.0.1:{d.port} ssl;
-    server_name {d.common_name};
+    server_name {" ".join(d.names)};
     ssl_certificate {d.cert_path};
     ssl_certificate_key {d.key_path};
     return 200 "{d.name}\\n";
@@ -170,17 +233,36 @@ http {{
         return subprocess.Popen(self._base(), start_new_session=True)
 
 
+def local_settings(settings: Settings, device: DemoDevice) -> dict[str, object]:
+    """A ``local`` connector's settings for a demo device: its files, and the private
+    nginx's config test and reload when nginx serves the devices."""
+    binary = nginx_binary()
+    nginx = DemoNginx(settings, binary) if binary else None
+    commands = (
+        {"test_command": nginx.command("-t", "-q"), "reload_command": nginx.command("-s", "reload")}
+        if nginx
+        else {}
+    )
+    return {
+        "cert_path": str(device.cert_path),
+        "key_path": str(device.key_path),
+        "command_timeout": 30,
+        **commands,
+    }
+
+
 def setup_demo_devices(session: Session, vault: Vault, settings: Settings, now: datetime) -> int:
     """Create demo devices and their ``local`` connectors, bound to demo certificates.
 
+    The connectors are recorded as made when the demo's inventory was (``recorded_at``).
     Returns how many connectors were added (0 when they exist already).
     """
-    devices = _devices(settings)
+    devices = live_devices(settings)
     existing = set(session.scalars(select(Connector.name)))
     binary = nginx_binary()
-    nginx = DemoNginx(settings, binary) if binary else None
-    if nginx is not None:
-        nginx.write_config(devices)
+    if binary:
+        DemoNginx(settings, binary).write_config(devices)
+    made = recorded_at(now)
     added = 0
     for device in devices:
         if device.name in existing:
@@ -192,56 +274,52 @@ def setup_demo_devices(session: Session, vault: Vault, settings: Settings, now: 
         )
         if fingerprint is None:
             continue
-        _placeholder(device)
-        commands = (
-            {
-                "test_command": nginx.command("-t", "-q"),
-                "reload_command": nginx.command("-s", "reload"),
-            }
-            if nginx
-            else {}
-        )
+        write_placeholder(device)
         add_connector(
             session,
             vault,
             name=device.name,
             type_name="local",
-            settings={
-                "cert_path": str(device.cert_path),
-                "key_path": str(device.key_path),
-                "command_timeout": 30,
-                **commands,
-            },
+            settings=local_settings(settings, device),
             endpoints=[{"host": "127.0.0.1", "port": device.port, "sni": device.common_name}],
             actor="demo",
-            now=now,
+            now=made,
         )
-        bind(session, device.name, fingerprint, actor="demo", now=now)
+        bind(session, device.name, fingerprint, actor="demo", now=made)
         added += 1
     return added
 
 
 class _FileBackedTLS(socketserver.ThreadingTCPServer):
-    """Fallback device: answers TLS with whatever certificate its files hold right now."""
+    """Fallback devices of one port: each answers TLS, chosen by SNI name (the first one
+    without a known name), with whatever certificate its files hold right now."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, device: DemoDevice):
-        self.device = device
-        self._stamp: tuple[float, float] | None = None
-        self._context: ssl.SSLContext | None = None
+    def __init__(self, devices: list[DemoDevice]):
+        self.devices = devices
+        self.by_name = {name: d for d in reversed(devices) for name in d.names}
+        self._contexts: dict[str, tuple[tuple[float, float], ssl.SSLContext]] = {}
         self._lock = threading.Lock()
-        super().__init__(("127.0.0.1", device.port), _Handler)
+        super().__init__(("127.0.0.1", devices[0].port), _Handler)
 
-    def context(self) -> ssl.SSLContext:
-        stamp = (self.device.cert_path.stat().st_mtime, self.device.key_path.stat().st_mtime)
+    def context(self, device: DemoDevice | None = None) -> ssl.SSLContext:
+        device = device or self.devices[0]
+        stamp = (device.cert_path.stat().st_mtime, device.key_path.stat().st_mtime)
         with self._lock:
-            if stamp != self._stamp or self._context is None:
+            known = self._contexts.get(device.name)
+            if known is None or known[0] != stamp:
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ctx.load_cert_chain(self.device.cert_path, self.device.key_path)
-                self._context, self._stamp = ctx, stamp
-            return self._context
+                ctx.load_cert_chain(device.cert_path, device.key_path)
+                ctx.sni_callback = self._choose
+                known = self._contexts[device.name] = (stamp, ctx)
+            return known[1]
+
+    def _choose(self, sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        device = self.by_name.get(name or "")
+        if device is not None and device is not self.devices[0]:
+            sock.context = self.context(device)
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -259,7 +337,10 @@ class _Handler(socketserver.BaseRequestHandler):
 
 def serve_fallback(settings: Settings) -> None:
     """Run the built-in TLS servers until SIGTERM (``python -m jobs.demo_devices``)."""
-    servers = [_FileBackedTLS(d) for d in _devices(settings) if d.cert_path.exists()]
+    by_port: dict[int, list[DemoDevice]] = {}
+    for device in served_devices(settings):
+        by_port.setdefault(device.port, []).append(device)
+    servers = [_FileBackedTLS(devices) for devices in by_port.values()]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     stop = threading.Event()
@@ -272,7 +353,7 @@ def serve_fallback(settings: Settings) -> None:
 
 def start_demo_devices(settings: Settings) -> subprocess.Popen[bytes] | None:
     """Start whatever serves the demo devices, or None when there are none."""
-    devices = [d for d in _devices(settings) if d.cert_path.exists()]
+    devices = served_devices(settings)
     if not devices:
         return None
     binary = nginx_binary()

@@ -29,7 +29,7 @@ from data.crypto import Vault
 from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.domain.status import is_expired
-from data.models import Certificate, Connector, PrivateKey
+from data.models import Certificate, Connector, PrivateKey, PushAttempt
 from jobs.connectors.base import FailureClass, InstallOutcome, InstallResult, Material
 from jobs.connectors.registry import connector_class
 
@@ -116,6 +116,47 @@ def check_pushable(cert: Certificate, now: datetime) -> None:
         raise PushRefused(f"{name} expired on {cert.not_after:%Y-%m-%d}: pushing it is refused")
 
 
+def record_push(
+    session: Session,
+    *,
+    certificate_id: int,
+    connector_id: int,
+    connector_name: str,
+    fingerprint: str,
+    actor: str,
+    started: datetime,
+    finished: datetime,
+    result: InstallResult,
+    work_order_id: int | None = None,
+) -> PushAttempt:
+    """Store what one install came to: the attempt row and its audit event.
+
+    The one way a push is recorded, whether a connector really ran (``push_certificate``)
+    or the demo's history replays an outcome it chose (jobs/demo_history.py).
+    """
+    attempt = record_push_attempt(
+        session,
+        certificate_id=certificate_id,
+        connector_id=connector_id,
+        actor=actor,
+        started_at=started,
+        finished_at=finished,
+        outcome=result.outcome.value,
+        reason_class=result.failure.value if result.failure else None,
+        reason=result.reason,
+        work_order_id=work_order_id,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=f"push.{result.outcome.value}",
+        now=finished,
+        target=connector_name,
+        detail=f"certificate {fingerprint}: {result.reason}",
+    )
+    return attempt
+
+
 def push_certificate(
     database_url: str,
     vault: Vault,
@@ -155,27 +196,18 @@ def push_certificate(
     finished = clock()
     duration_ms = int((time.monotonic() - tick) * 1000)
     with session_scope(database_url) as session:
-        attempt = record_push_attempt(
+        attempt_id = record_push(
             session,
             certificate_id=cert_id,
             connector_id=connector_id,
+            connector_name=connector_name,
+            fingerprint=material.fingerprint,
             actor=actor,
-            started_at=started,
-            finished_at=finished,
-            outcome=result.outcome.value,
-            reason_class=result.failure.value if result.failure else None,
-            reason=result.reason,
+            started=started,
+            finished=finished,
+            result=result,
             work_order_id=work_order_id,
-        )
-        audit.record(
-            session,
-            actor=actor,
-            action=f"push.{result.outcome.value}",
-            now=finished,
-            target=connector_name,
-            detail=f"certificate {material.fingerprint}: {result.reason}",
-        )
-        attempt_id = attempt.id
+        ).id
     return PushReport(
         material.fingerprint,
         connector_name,

@@ -213,9 +213,22 @@ def _decide(
         if row["work_order_id"] is not None:
             by_work_order[row["work_order_id"]].append(ProbeOutcome(row["outcome"]))
         drift_by_cert[row["certificate_id"]] |= row["drift"]
+    # Most work orders in a sweep were decided by an earlier one: find the few that were
+    # not in one query, rather than trying an UPDATE for every one of them.
+    candidates = [wo_id for wo_id in by_work_order if wo_id not in fresh]
+    undecided: set[int] = set()
+    for start in range(0, len(candidates), 5000):
+        undecided.update(
+            session.scalars(
+                select(WorkOrder.id).where(
+                    WorkOrder.id.in_(candidates[start : start + 5000]),
+                    WorkOrder.verification.is_(None),
+                )
+            )
+        )
     failed_certs: set[int] = set()
     for wo_id, outcomes in by_work_order.items():
-        if wo_id in fresh:
+        if wo_id not in undecided:
             continue
         verdict = push_verdict(outcomes)
         changed = session.execute(
@@ -261,6 +274,42 @@ def slow_first(session: Session, items: list[Target]) -> list[Target]:
     return sorted(items, key=lambda t: t.endpoint_id not in slow)
 
 
+def open_sweep(session: Session, *, started: datetime, trigger: str, endpoints: int) -> int:
+    """The sweep's own row, written before probing starts; returns its id."""
+    sweep = VerificationSweep(
+        started_at=started, trigger=trigger, endpoints=endpoints, summary="{}"
+    )
+    session.add(sweep)
+    session.flush()
+    return sweep.id
+
+
+def record_sweep(
+    session: Session,
+    sweep_id: int,
+    items: list[Target],
+    results: dict[int, ProbeResult],
+    *,
+    finished: datetime,
+    settle: timedelta = timedelta(seconds=SETTLE_SECONDS),
+) -> tuple[list[dict], dict[str, int]]:
+    """Store a sweep's results (one per target endpoint, keyed by endpoint id), decide the
+    verdicts and drift they imply, and close the sweep; returns the rows and the summary.
+
+    The one way a sweep is recorded, whether its handshakes were real (``run_sweep``) or
+    replayed by the demo's history.
+    """
+    rows = _record(session, sweep_id, items, results, finished)
+    _decide(session, items, rows, finished, settle)
+    summary = dict(Counter(r["outcome"] for r in rows))
+    session.execute(
+        update(VerificationSweep)
+        .where(VerificationSweep.id == sweep_id)
+        .values(finished_at=finished, summary=json.dumps(summary))
+    )
+    return rows, summary
+
+
 def run_sweep(
     database_url: str,
     *,
@@ -275,14 +324,8 @@ def run_sweep(
     """Probe every target, store the results in bulk, decide verdicts and drift."""
     started = datetime.now(UTC)
     with session_scope(database_url) as session:
-        items = targets(session, certificate)
-        sweep = VerificationSweep(
-            started_at=started, trigger=trigger, endpoints=len(items), summary="{}"
-        )
-        session.add(sweep)
-        session.flush()
-        sweep_id = sweep.id
-        items = slow_first(session, items)
+        items = slow_first(session, targets(session, certificate))
+        sweep_id = open_sweep(session, started=started, trigger=trigger, endpoints=len(items))
     results = probe_all(
         items,
         concurrency=concurrency,
@@ -293,13 +336,13 @@ def run_sweep(
     finished = datetime.now(UTC)
     report = SweepReport(sweep_id)
     with session_scope(database_url) as session:
-        rows = _record(session, sweep_id, items, results, finished)
-        _decide(session, items, rows, finished, timedelta(seconds=settle_seconds))
-        report.summary = dict(Counter(r["outcome"] for r in rows))
-        session.execute(
-            update(VerificationSweep)
-            .where(VerificationSweep.id == sweep_id)
-            .values(finished_at=finished, summary=json.dumps(report.summary))
+        rows, report.summary = record_sweep(
+            session,
+            sweep_id,
+            items,
+            results,
+            finished=finished,
+            settle=timedelta(seconds=settle_seconds),
         )
     report.endpoints = [
         {

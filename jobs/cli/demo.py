@@ -1,4 +1,4 @@
-"""``certpush demo``: the demo dataset, demo users and demo devices."""
+"""``certpush demo``: the demo dataset, demo users, demo devices and their history."""
 
 from __future__ import annotations
 
@@ -16,21 +16,30 @@ def demo(
         bool, typer.Option("--json", help="Print users and counts as JSON.")
     ] = False,
 ) -> None:
-    """Load the demo dataset (certificates of every colour, one user per role) into the database."""
+    """Load the demo dataset (certificates of every colour, one user per role, demo devices,
+    90 days of history) into the database."""
     from data.crypto import load_vault
     from data.db import session_scope
     from data.demo import load_demo
     from data.schema import upgrade
     from jobs.demo_devices import nginx_binary, setup_demo_devices
+    from jobs.demo_history import load_demo_history
 
     settings = Settings.from_env()
     upgrade(settings.database_url)
     vault, created = load_vault(settings, create=True)
+    now = utc_now()
     with session_scope(settings.database_url) as session:
-        summary = load_demo(session, vault, utc_now())
-        devices = setup_demo_devices(session, vault, settings, utc_now())
+        summary = load_demo(session, vault, now)
+        devices = setup_demo_devices(session, vault, settings, now)
+        history = load_demo_history(session, vault, settings, now)
     if as_json:
-        typer.echo(json.dumps({**summary.to_json(), "demo_devices_added": devices}, indent=1))
+        typer.echo(
+            json.dumps(
+                {**summary.to_json(), "demo_devices_added": devices, "history": history.to_json()},
+                indent=1,
+            )
+        )
         return
     if created:
         typer.echo(f"created a new master key file at {settings.master_key_file} (keep it safe)")
@@ -44,3 +53,4 @@ def demo(
     server = "a private nginx" if nginx_binary() else "the built-in TLS server (no nginx found)"
     first = settings.demo_first_port
     typer.echo(f"demo devices: {devices} added, served by {server} on 127.0.0.1:{first}+")
+    typer.echo(history.describe())

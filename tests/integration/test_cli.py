@@ -117,7 +117,9 @@ def test_demo_covers_every_colour_and_runs_once(cli):
     assert orange and all(r["status"] == "orange" for r in orange)
     assert set(orange[0]) == {"fingerprint_sha256", "common_name", "not_after", "status"}
     second = json.loads(cli("demo", "--json").stdout)
+    history = second.pop("history")  # the demo's history is made once, too
     assert second == {"users": [], "certificates_added": 0, "demo_devices_added": 0}
+    assert history["skipped"] and history["push_requests"] == 0
     bad = cli("certs", "list", "--status", "purple")
     assert bad.returncode == 1 and "use one of" in bad.stderr
 
