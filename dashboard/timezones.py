@@ -16,6 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+# IANA names of UTC itself: a browser on UTC reports one of these, and its times are then
+# shown once, not as "02:11 UTC (02:11 UTC)".
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
 
 
 class LocalTimeError(ValueError):
@@ -31,6 +34,8 @@ def browser_zone(data: Mapping[str, Any] | None) -> tzinfo:
     if not data:
         return UTC
     name = data.get("zone")
+    if isinstance(name, str) and name in UTC_NAMES:
+        return UTC
     if isinstance(name, str) and name and len(name) < 64:
         try:
             return ZoneInfo(name)
