@@ -7,14 +7,12 @@ endpoint as a forged request would be.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from dash import no_update
-from flask_login import login_user
 from sqlalchemy import select
 
 from data.connectors import add_connector, bind
@@ -27,8 +25,18 @@ from data.users import add_user
 from data.workorders import get_work_order, list_work_orders
 from tests import certs as c
 from tests.clock import typeable_time
+from tests.dash_calls import ActingAs, component_text
 
 PASSWORD = "correct horse battery"
+
+
+def _As(web, who) -> ActingAs:
+    """Callbacks as that user (tests/dash_calls.py), with this module's demo password."""
+    return ActingAs(web, who, PASSWORD)
+
+
+_text = component_text
+
 USERS = {
     "olivia": "operator",
     "oscar": "operator",
@@ -87,28 +95,6 @@ def _fingerprint(cert) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-class _As:
-    """``with _As(web, "ravi"):`` runs callbacks as that logged-in user."""
-
-    def __init__(self, web, username: str):
-        self.web = web
-        self.username = username
-
-    def __enter__(self):
-        from dashboard.auth import WebUser
-        from data.users import authenticate
-
-        with session_scope(self.web.config["CERTPUSH_SETTINGS"].database_url) as db:
-            info = authenticate(db, self.username, PASSWORD)
-        self.context = self.web.test_request_context("/_dash-update-component", method="POST")
-        self.context.push()
-        login_user(WebUser(info))
-        return self
-
-    def __exit__(self, *exc):
-        self.context.pop()
-
-
 def _db(web):
     return session_scope(web.config["CERTPUSH_SETTINGS"].database_url)
 
@@ -116,17 +102,6 @@ def _db(web):
 def _orders(web) -> list:
     with _db(web) as db:
         return sorted(list_work_orders(db), key=lambda v: v.id)
-
-
-def _text(component) -> str:
-    """Everything a rendered component (or list of them) would show, as one string."""
-    if component is None:
-        return ""
-    if isinstance(component, list | tuple):
-        return " ".join(_text(x) for x in component)
-    if hasattr(component, "to_plotly_json"):
-        return json.dumps(component.to_plotly_json(), default=_json_default, ensure_ascii=False)
-    return str(component)
 
 
 def _json_default(value):

@@ -10,15 +10,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dash import no_update
-from flask_login import login_user
 
 from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.domain.roles import Role
 from data.users import UserInfo, add_user
+from tests.dash_calls import ActingAs, component_text
 from tests.report_fixtures import ReportWorld, fingerprint
 
 PASSWORD = "correct horse battery"
+
+
+def _As(web, who) -> ActingAs:
+    """Callbacks as that user (tests/dash_calls.py), with this module's demo password."""
+    return ActingAs(web, who, PASSWORD)
+
+
+_text = component_text
+
 WEEK = ("custom", "2026-05-04", "2026-05-10")  # preset, first day, last day (UTC)
 
 
@@ -71,45 +80,6 @@ def web(sqlite_settings):
     server.config["CERTPUSH_SETTINGS"] = sqlite_settings
     yield server
     server.config["CERTPUSH_SETTINGS"] = previous
-
-
-class _As:
-    """``with _As(web, "maya"):`` runs callbacks as that user; ``None``: nobody logged in;
-    a UserInfo: that (possibly forged) user."""
-
-    def __init__(self, web, who: str | UserInfo | None):
-        self.web = web
-        self.who = who
-
-    def __enter__(self):
-        from dashboard.auth import WebUser
-        from data.users import authenticate
-
-        self.context = self.web.test_request_context("/_dash-update-component", method="POST")
-        self.context.push()
-        if isinstance(self.who, UserInfo):
-            login_user(WebUser(self.who))
-        elif self.who:
-            with session_scope(self.web.config["CERTPUSH_SETTINGS"].database_url) as db:
-                login_user(WebUser(authenticate(db, self.who, PASSWORD)))
-        return self
-
-    def __exit__(self, *exc):
-        self.context.pop()
-
-
-def _text(component) -> str:
-    if component is None:
-        return ""
-    if isinstance(component, list | tuple):
-        return " ".join(_text(x) for x in component)
-    if hasattr(component, "to_plotly_json"):
-        return json.dumps(component.to_plotly_json(), default=_default, ensure_ascii=False)
-    return str(component)
-
-
-def _default(value):
-    return value.to_plotly_json() if hasattr(value, "to_plotly_json") else str(value)
 
 
 def _kpis(cards) -> dict[str, str]:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from flask_login import login_user
 from sqlalchemy import select
 
 from data.connectors import add_connector, bind
@@ -22,9 +21,19 @@ from data.importer import import_paths
 from data.models import Binding, Certificate, Connector, Endpoint
 from data.users import add_user
 from tests import certs as c
+from tests.dash_calls import ActingAs, component_text
 from tests.report_fixtures import ReportWorld
 
 PASSWORD = "correct horse battery"
+
+
+def _As(web, who) -> ActingAs:
+    """Callbacks as that user (tests/dash_calls.py), with this module's demo password."""
+    return ActingAs(web, who, PASSWORD)
+
+
+_text = component_text
+
 BERLIN = {"zone": "Europe/Berlin", "offset": -60}
 PUSHED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SWEPT = PUSHED + timedelta(minutes=15)
@@ -80,39 +89,6 @@ def web(sqlite_settings, tmp_path):
     server.work_order = work_order
     yield server
     server.config["CERTPUSH_SETTINGS"] = previous
-
-
-class _As:
-    def __init__(self, web, username: str):
-        self.web, self.username = web, username
-
-    def __enter__(self):
-        from dashboard.auth import WebUser
-        from data.users import authenticate
-
-        with session_scope(self.web.config["CERTPUSH_SETTINGS"].database_url) as db:
-            info = authenticate(db, self.username, PASSWORD)
-        self.context = self.web.test_request_context("/_dash-update-component", method="POST")
-        self.context.push()
-        login_user(WebUser(info))
-        return self
-
-    def __exit__(self, *exc):
-        self.context.pop()
-
-
-def _text(component) -> str:
-    if component is None:
-        return ""
-    if isinstance(component, list | tuple):
-        return " ".join(_text(x) for x in component)
-    if hasattr(component, "to_plotly_json"):
-        return json.dumps(component.to_plotly_json(), default=_plain, ensure_ascii=False)
-    return str(component)
-
-
-def _plain(value):
-    return value.to_plotly_json() if hasattr(value, "to_plotly_json") else str(value)
 
 
 def _login(client, username: str) -> None:
