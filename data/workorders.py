@@ -100,6 +100,7 @@ class WorkOrderView:
             else None,
             "requester": self.requester,
             "reason": self.reason,
+            "demo": self.demo,
         }
 
 

@@ -262,6 +262,7 @@ def test_workflow_from_the_command_line(cli, tmp_path):
             "scheduled_at": None,
             "requester": "olivia",
             "reason": "",
+            "demo": False,
         }
     ]
     own = cli("workorders", "approve", wo["id"], "--as", "olivia")

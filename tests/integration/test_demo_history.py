@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from dashboard.components.workorders import work_order_row
 from data.audit_trail import audit_page
 from data.config import Settings
 from data.connectors import bound_connectors
@@ -83,6 +84,8 @@ def test_history_through_the_real_workflow(settings, vault):
         orders = list_work_orders(db, limit=1000)
         assert len(orders) == sum(made.work_orders.values())
         assert all(o.status in FINAL and o.demo for o in orders)
+        row = work_order_row(orders[0], UTC)  # the Work orders page's grid row
+        assert row["request"] == f"{orders[0].request_label} (demo)"
         assert all(o.created_at < now for o in orders)
         statuses = {o.status for o in orders}
         assert statuses == set(FINAL)
@@ -211,6 +214,8 @@ def test_demo_cli_history_matches_what_the_devices_serve(tmp_path):
     with session_scope(settings.database_url) as db:
         assert table_counts(db) == before
     assert "demo history: none added" in cli("demo")
+    orders = json.loads(cli("workorders", "list", "--json"))
+    assert len(orders) > 100 and all(o["demo"] for o in orders)
 
     listed = {c["common_name"]: c["status"] for c in json.loads(cli("certs", "list", "--json"))}
     process = start_demo_devices(settings)
