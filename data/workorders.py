@@ -425,10 +425,60 @@ def act(
            after=decision.status.value, comment=note, now=now)  # fmt: skip
     audit.record(session, actor=actor.username, action=f"workorder.{action.value}", now=now,
                  target=label, detail=note)  # fmt: skip
+    message_tail = ""
+    if action is Action.REJECT:
+        ended = _reject_siblings(session, wo, actor=actor.username, reason=comment, now=now)
+        if ended:
+            message_tail = f"; the rest of its request is rejected too: {', '.join(ended)}"
     session.flush()
     session.expire(wo)
     view = get_work_order(session, wo_id)
-    return ActionResult(True, f"{label} is now {view.status.value}", view)
+    return ActionResult(True, f"{label} is now {view.status.value}{message_tail}", view)
+
+
+# Open work orders a rejection of their request ends: not yet pushing, not final.
+_STILL_OPEN = (
+    WorkOrderStatus.APPROVAL_PENDING,
+    WorkOrderStatus.REVIEW_IN_PROGRESS,
+    WorkOrderStatus.SCHEDULED,
+)
+
+
+def _reject_siblings(
+    session: Session, rejected: WorkOrder, *, actor: str, reason: str, now: datetime
+) -> list[str]:
+    """A rejection ends the request: its other open work orders are rejected too, by the
+    same person with the same reason, each with its own history event and audit record.
+
+    One push request is one change; approving the rest of it after a reviewer refused a
+    part would push a change nobody approved as a whole. A sibling already pushing is left
+    to finish (it cannot be recalled); each update is a compare-and-set on its version, so
+    a sibling the scheduler claims at this very moment is left alone too.
+    """
+    label = work_order_id(rejected.id)
+    siblings = session.execute(
+        select(WorkOrder.id, WorkOrder.status, WorkOrder.version).where(
+            WorkOrder.request_id == rejected.request_id,
+            WorkOrder.id != rejected.id,
+            WorkOrder.status.in_([s.value for s in _STILL_OPEN]),
+        )
+    ).all()
+    ended: list[str] = []
+    note = f"{reason} (rejected with {label} of the same request)".strip()
+    for sibling_id, before, version in siblings:
+        changed = session.execute(
+            update(WorkOrder)
+            .where(WorkOrder.id == sibling_id, WorkOrder.version == version)
+            .values(status=WorkOrderStatus.REJECTED.value, version=version + 1, updated_at=now)
+        ).rowcount
+        if not changed:
+            continue
+        _event(session, sibling_id, actor=actor, action=Action.REJECT.value, before=before,
+               after=WorkOrderStatus.REJECTED.value, comment=note, now=now)  # fmt: skip
+        audit.record(session, actor=actor, action=f"workorder.{Action.REJECT.value}", now=now,
+                     target=work_order_id(sibling_id), detail=note)  # fmt: skip
+        ended.append(work_order_id(sibling_id))
+    return ended
 
 
 def available_actions(

@@ -531,13 +531,20 @@ class _History:
         for index, view in enumerate(views):
             self.certificate_of[view.id] = certificate
             gap = timedelta(seconds=25 * index)  # one person works through a rollout
-            self.plan_work_order(view.id, req, req.pushes.get(view.connector), gap)
+            self.plan_work_order(view.id, req, req.pushes.get(view.connector), gap, index == 0)
 
-    def plan_work_order(self, wo: int, req: _Request, push: _Push | None, gap: timedelta) -> None:
-        """Schedule what people and the scheduler do to one work order of a request."""
+    def plan_work_order(
+        self, wo: int, req: _Request, push: _Push | None, gap: timedelta, first: bool
+    ) -> None:
+        """Schedule what people and the scheduler do to one work order of a request.
+
+        A rejection ends the whole request (data/workorders.py), so only the request's
+        first work order is rejected by a person; the others follow with it.
+        """
         if req.reject:
-            self.at(req.review_at + gap, partial(self.act, wo, Action.REJECT, REVIEWER,
-                                                  comment=req.reject))  # fmt: skip
+            if first:
+                self.at(req.review_at + gap, partial(self.act, wo, Action.REJECT, REVIEWER,
+                                                      comment=req.reject))  # fmt: skip
             return
         self.at(req.review_at + gap, partial(self.act, wo, Action.APPROVE, REVIEWER,
                                               manual=not req.proposed,
@@ -545,8 +552,9 @@ class _History:
                                               comment=req.review_comment))  # fmt: skip
         assert req.implement_at is not None
         if req.late_reject:
-            self.at(req.implement_at + gap, partial(self.act, wo, Action.REJECT, IMPLEMENTER,
-                                                     comment=req.late_reject))  # fmt: skip
+            if first:
+                late = partial(self.act, wo, Action.REJECT, IMPLEMENTER, comment=req.late_reject)
+                self.at(req.implement_at + gap, late)
             return
         self.at(req.implement_at + gap, partial(self.act, wo, Action.IMPLEMENT, IMPLEMENTER,
                                                  manual=req.run_at is None, at=req.run_at,

@@ -83,6 +83,49 @@ def approved_work_order(settings, fingerprint) -> int:
     return wo.id
 
 
+def test_a_rejection_ends_the_request(settings, vault, tmp_path):
+    """Rejecting one work order rejects its request's other open ones (pending, in review,
+    scheduled) with the same reason; another request's work orders are untouched."""
+    fingerprint = local_push_setup(settings, vault, tmp_path, name="dev-a")
+    with session_scope(settings.database_url) as db:
+        for name in ("dev-b", "dev-c"):
+            add_connector(db, vault, name=name, type_name="local", actor="t", now=now(),
+                          settings={"cert_path": str(tmp_path / f"{name}.crt"),
+                                    "key_path": str(tmp_path / f"{name}.key")})  # fmt: skip
+            bind(db, name, fingerprint, actor="t", now=now())
+        _, orders = request_push(db, fingerprint, actor=OLIVIA, now=now(), comment="renewal")
+        _, [other, *_] = request_push(db, fingerprint, actor=OLIVIA, now=now(), comment="again")
+        pending, in_review, scheduled = sorted(orders, key=lambda o: o.connector)
+        for wo in (in_review, scheduled):
+            assert act(db, wo.id, Action.APPROVE, actor=RAVI, now=now(), comment="ok").ok
+        later = now() + timedelta(days=1)
+        assert act(db, scheduled.id, Action.IMPLEMENT, actor=INES, now=now(), manual=False,
+                   at=later).work_order.status is S.SCHEDULED  # fmt: skip
+        result = act(db, pending.id, Action.REJECT, actor=RAVI, now=now(),
+                     comment="wrong certificate")  # fmt: skip
+        assert result.ok, result.message
+        assert result.message == (
+            f"{pending.label} is now Rejected; the rest of its request is rejected too: "
+            f"{in_review.label}, {scheduled.label}"
+        )
+        for wo in (pending, in_review, scheduled):
+            assert get_work_order(db, wo.id).status is S.REJECTED
+        assert get_work_order(db, other.id).status is S.APPROVAL_PENDING
+        last = history(db, scheduled.id)[-1]
+        assert (last.actor, last.action, last.from_status, last.to_status) == (
+            "ravi",
+            "reject",
+            "Push-Scheduled",
+            "Rejected",
+        )
+        assert (
+            last.comment == f"wrong certificate (rejected with {pending.label} of the same request)"
+        )
+        due = claim_due(db, owner="a", now=later + timedelta(minutes=1),
+                        grace=timedelta(hours=1), lease=timedelta(minutes=5), limit=10)  # fmt: skip
+        assert due == []  # the scheduled sibling never runs
+
+
 def test_two_implementers_at_once_make_one_transition_and_one_push(settings, vault, tmp_path):
     fingerprint = local_push_setup(settings, vault, tmp_path)
     wo_id = approved_work_order(settings, fingerprint)
