@@ -40,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.import_throughput import cli_command, cli_env
 from tests.servers import free_port_range
 
 TARGET_SECONDS = 0.5
@@ -61,18 +62,10 @@ class Timings:
         return statistics.median(self.seconds)
 
 
-def default_script() -> list[str]:
-    """The installed ``certpush`` console script beside this interpreter, else ``-m jobs.cli``."""
-    script = Path(sys.executable).with_name("certpush")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "jobs.cli"]
-
-
 def bench_env(instance: Path) -> dict[str, str]:
-    """This environment without any certpush setting, pointed at ``instance``."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("CERTPUSH_") and k != "DATABASE_URL"
-    }
-    env["CERTPUSH_INSTANCE"] = str(instance)
+    """import_throughput's clean environment for ``instance``, with its own demo ports and a
+    fixed terminal width (help output is the same on every run)."""
+    env = cli_env(instance)
     env["CERTPUSH_DEMO_PORT"] = str(free_port_range(5))
     env["COLUMNS"] = "100"
     return env
@@ -119,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
     args = parser.parse_args(argv)
 
-    scripts = [default_script()]
+    scripts = [cli_command()]
     if args.baseline:
         scripts.append([args.baseline])
     workdir = Path(tempfile.mkdtemp(prefix="certpush-bench-cli-"))
