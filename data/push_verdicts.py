@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from data.domain.push_validation import OTHERWISE, RULES, PushValidation, PushVerdict
@@ -36,16 +36,30 @@ def deciding_results():
     )
 
 
-def _verdict_query():
-    """Every pushed work order with its state and the deciding sweep's endpoint counts.
+def deciding_counts() -> tuple[Any, Any]:
+    """Per work order, the deciding sweep's endpoints checked and failed.
 
-    The counts are correlated index lookups on (work_order_id, at, outcome), as in the
-    report's per-push rows: a few rows each, the same plan on SQLite and PostgreSQL.
+    Correlated index lookups on (work_order_id, at, outcome): a few rows each, the same
+    plan on SQLite and PostgreSQL, and under a streaming cursor too.
     """
     deciding = select(func.count()).where(deciding_results())
-    checked = deciding.scalar_subquery()
-    failed = deciding.where(VerificationResult.outcome != "match").scalar_subquery()
+    failed = deciding.where(VerificationResult.outcome != "match")
+    return deciding.scalar_subquery(), failed.scalar_subquery()
+
+
+def with_push_facts(query: Select) -> Select:
+    """A query over work orders joined to their connector, request and certificate."""
     return (
+        query.join(Connector, Connector.id == WorkOrder.connector_id)
+        .join(PushRequest, PushRequest.id == WorkOrder.request_id)
+        .join(Certificate, Certificate.id == PushRequest.certificate_id)
+    )
+
+
+def _verdict_query() -> Select:
+    """Every pushed work order with its state and the deciding sweep's endpoint counts."""
+    checked, failed = deciding_counts()
+    return with_push_facts(
         select(
             WorkOrder.id,
             WorkOrder.request_id,
@@ -61,11 +75,7 @@ def _verdict_query():
             failed,
             WorkOrder.reason,
         )
-        .join(Connector, Connector.id == WorkOrder.connector_id)
-        .join(PushRequest, PushRequest.id == WorkOrder.request_id)
-        .join(Certificate, Certificate.id == PushRequest.certificate_id)
-        .where(WorkOrder.pushed_at.is_not(None))
-    )
+    ).where(WorkOrder.pushed_at.is_not(None))
 
 
 def _verdict(row: Any) -> PushVerdict:

@@ -43,7 +43,7 @@ from data.models import (
     VerificationResult,
     WorkOrder,
 )
-from data.push_verdicts import STATE, deciding_results
+from data.push_verdicts import STATE, deciding_counts, deciding_results, with_push_facts
 from data.queries import status_counts
 
 STATES = list(PushValidation)
@@ -423,37 +423,32 @@ def push_rows(session: Session, period: Period, batch: int = 2000) -> Iterator[d
 
     Only inventory facts and outcomes: no key material or connector secret is read.
     """
-    # Per push, the deciding sweep's rows: a few index lookups each (work_order_id, at,
-    # outcome), the same plan on every database and for a cursor.
-    deciding = select(func.count()).where(deciding_results())
-    checked = deciding.scalar_subquery()
-    failed = deciding.where(VerificationResult.outcome != "match").scalar_subquery()
+    checked, failed = deciding_counts()
     outcomes = (
         select(func.aggregate_strings(VerificationResult.outcome, ","))
         .where(deciding_results(), VerificationResult.outcome != "match")
         .scalar_subquery()
     )
     query = (
-        select(
-            WorkOrder.id,
-            WorkOrder.request_id,
-            Certificate.common_name,
-            Certificate.fingerprint_sha256,
-            Connector.name,
-            Connector.type,
-            PushRequest.requester,
-            PushRequest.created_at,
-            WorkOrder.pushed_at,
-            WorkOrder.verified_at,
-            STATE,
-            checked,
-            failed,
-            outcomes,
-            WorkOrder.reason,
+        with_push_facts(
+            select(
+                WorkOrder.id,
+                WorkOrder.request_id,
+                Certificate.common_name,
+                Certificate.fingerprint_sha256,
+                Connector.name,
+                Connector.type,
+                PushRequest.requester,
+                PushRequest.created_at,
+                WorkOrder.pushed_at,
+                WorkOrder.verified_at,
+                STATE,
+                checked,
+                failed,
+                outcomes,
+                WorkOrder.reason,
+            )
         )
-        .join(Connector, Connector.id == WorkOrder.connector_id)
-        .join(PushRequest, PushRequest.id == WorkOrder.request_id)
-        .join(Certificate, Certificate.id == PushRequest.certificate_id)
         .where(_in(period))
         .order_by(WorkOrder.pushed_at, WorkOrder.id)
         .execution_options(yield_per=batch)
