@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import _cli, login
@@ -37,8 +39,15 @@ def test_ver001_verify_now_shows_a_match(page, live_server):
     open_topology(page, live_server, "erp-gateway.corp.example")
     page.click("#verify-now-btn")
     expect(page.locator("#verify-now-result")).to_contain_text("1 match", timeout=20000)
-    nodes = page.evaluate(
+    # The result line and the redrawn graph come from two callbacks: wait for the graph too.
+    endpoint_classes = (
         "() => document.getElementById('topology-graph')._cyreg.cy.nodes('.endpoint')"
         ".map(n => n.classes().join(' '))"
     )
+    with contextlib.suppress(PlaywrightTimeout):  # the assertion below says what it shows
+        page.wait_for_function(
+            f"() => ({endpoint_classes})().some(c => c.includes('endpoint-match'))",
+            timeout=10000,
+        )
+    nodes = page.evaluate(endpoint_classes)
     assert any("endpoint-match" in classes for classes in nodes), nodes
