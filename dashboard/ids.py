@@ -106,6 +106,7 @@ APPROVAL_COMMENT_LABEL = "approval-comment-label"
 APPROVAL_YES = "approval-yes"
 APPROVAL_NO = "approval-no"
 APPROVAL_ERROR = "approval-error"
+PUSH_PLAN = "push-plan"  # a work order's pinned push plan and its preflight results
 
 # work orders page
 WORKORDERS_GRID = "workorders-grid"
