@@ -366,8 +366,8 @@ def check_endpoints_now(seen: list[EndpointNow]) -> Check:
             CheckStatus.WARNING,
             "; ".join(silent[:MAX_LISTED])
             + (f"; and {more} more endpoints do not answer" if more > 0 else "")
-            + " (start the service or correct the endpoint list, "
-            "or verification after the push will fail there)",
+            + ": start the service or correct the endpoint list, "
+            "or verification after the push will fail there",
         )
     other = [e.where for e in seen if e.outcome is ProbeOutcome.MISMATCH]
     same = [e.where for e in seen if e.outcome is ProbeOutcome.MATCH]
