@@ -49,7 +49,10 @@ from jobs.connectors.base import ConnectorError
 from jobs.connectors.ssh import SftpFiles, SshConnector
 from jobs.probe import ProbeResult, probe_many
 
-PROBE_CONCURRENCY = 256
+# Handshakes open at once, as the verification sweep's default (CERTPUSH_VERIFY_CONCURRENCY):
+# many endpoints are often one listener with many SNI names, and a server that runs out of
+# connections resets the rest, which would read as "nothing answers".
+PROBE_CONCURRENCY = 128
 
 
 class PlanMaterialMismatch(CertpushError):
