@@ -14,7 +14,10 @@ in a test's own folder:
 - ``PrivateHaproxy``: a haproxy master-worker serving one combined PEM (certificate, chain,
   key) from ``tls/``; reloaded by ``kill -USR2`` to the master as on a real host.
 - ``PrivateSshd``: an OpenSSH server on a free port with its own host key and
-  authorized_keys, public-key login only, SFTP through ``internal-sftp``.
+  authorized_keys, public-key login only, SFTP through ``internal-sftp``. With a
+  ``path_prefix`` its sessions find programs in that folder first, and ``write_wrappers``
+  puts scripts there named ``nginx``, ``apache2ctl``... that reach the private servers, so a
+  device profile's bare ``nginx -t`` over SSH tests the private nginx.
 - ``SilentServer``: accepts TCP and never says a word (banner and handshake timeouts).
 - ``tls_fingerprint``, ``make_cert_files``, ``combined_pem``, ``free_port``,
   ``make_client_key``.
@@ -622,6 +625,24 @@ class PrivateNginx(_ChildServer):
             str(self.conf_path),
         ]
 
+    def command(self, *args: str) -> list[str]:
+        """argv of ``nginx`` with this instance's ``-p``/``-e``/``-c`` options, then ``args``.
+
+        ``write_wrappers(folder, {"nginx": server.command()})`` makes a bare ``nginx -t`` or
+        ``nginx -s reload`` on the "device" reach this instance.
+        """
+        return [*self._base_argv(), *args]
+
+    @property
+    def test_argv(self) -> list[str]:
+        """argv that checks this instance's configuration (``nginx -t``), for a shell-less run."""
+        return self.command("-t")
+
+    @property
+    def reload_argv(self) -> list[str]:
+        """argv that asks this instance's master to reload (``nginx -s reload``)."""
+        return self.command("-s", "reload")
+
     @property
     def test_command(self) -> str:
         """Shell command that checks the configuration (``nginx -t``) of this instance."""
@@ -1193,18 +1214,59 @@ def current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
+# sshd's own PATH for sessions (Debian's --with-superuser-path and --with-default-path).
+_SSHD_ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_SSHD_USER_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
+
+
+def write_wrappers(folder: Path, wrappers: dict[str, list[str]]) -> Path:
+    """Write one executable ``/bin/sh`` script per entry: ``name`` runs ``argv + "$@"``.
+
+    For a ``PrivateSshd`` with ``path_prefix=folder``: a device profile's bare command then
+    reaches a private server, e.g. ``{"nginx": nginx.command()}`` makes ``nginx -t`` run
+    ``nginx -p ... -e ... -c ... -t``, ``{"apache2ctl": apache.ctl_command()}`` makes
+    ``apache2ctl configtest`` test the private apache2 and ``{"haproxy-reload":
+    haproxy.reload_argv}`` signals the private haproxy. Every word is quoted with
+    ``shlex.quote``. Returns ``folder`` (absolute).
+    """
+    folder = Path(folder).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, argv in wrappers.items():
+        if not name or "/" in name or name in (".", "..") or not argv:
+            raise ValueError(f"bad wrapper {name!r}: {argv!r}")
+        path = folder / name
+        path.write_text(
+            "#!/bin/sh\n"
+            "# Written by tests/servers.py: runs a private test server's command.\n"
+            f'exec {shlex.join(argv)} "$@"\n'
+        )
+        path.chmod(0o755)
+    return folder
+
+
 class PrivateSshd(_ChildServer):
     """A private OpenSSH server on 127.0.0.1 with its own host key and authorized_keys.
 
     Public-key login only, as ``current_user()`` (root on CI); SFTP via ``internal-sftp``.
     Runs as ``sshd -D`` (no daemonizing) in its own session so that ``stop()`` always ends
     it, together with the per-connection processes it forked.
+
+    ``path_prefix`` (set it before ``start()``, or ``restart()`` after changing it) puts a
+    folder first on every session's PATH, so that commands run by bare name (``nginx -t``)
+    find the scripts ``write_wrappers`` put there before the system's programs. It is
+    ``SetEnv PATH=<prefix>:<sshd's own PATH>`` plus ``SHLVL=1``: bash runs ``~/.bashrc`` for
+    commands sent over SSH only in a top-level shell, and root's ``~/.bashrc`` on these
+    machines prepends its own folders (pyenv, cargo) to PATH. ``SHLVL=1`` makes bash a
+    nested shell that skips it, so the prefix stays first. Without a prefix nothing changes.
     """
 
     _children_first = True
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(
+        self, root: Path, port: int | None = None, *, path_prefix: Path | None = None
+    ) -> None:
         self.root = Path(root).absolute()
+        self.path_prefix = Path(path_prefix).absolute() if path_prefix is not None else None
         self.root.mkdir(parents=True, exist_ok=True)
         self._auto_port = port is None
         self.port = port or free_port()
@@ -1251,9 +1313,31 @@ class PrivateSshd(_ChildServer):
                 "LoginGraceTime 30",
                 "LogLevel VERBOSE",
                 "Subsystem sftp internal-sftp",
+                *self._setenv_lines(),
                 "",
             ]
         )
+
+    @property
+    def session_path(self) -> str | None:
+        """The PATH every session gets with ``path_prefix`` set (else sshd's own, ``None``)."""
+        if self.path_prefix is None:
+            return None
+        default = _SSHD_ROOT_PATH if os.geteuid() == 0 else _SSHD_USER_PATH
+        return f"{self.path_prefix}:{default}"
+
+    def _setenv_lines(self) -> list[str]:
+        path = self.session_path
+        if path is None:
+            return []
+        if '"' in path or ":" in str(self.path_prefix):
+            raise ServerError(f"path_prefix cannot go on PATH: {self.path_prefix}")
+        return [f'SetEnv "PATH={path}" SHLVL=1']
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, e.g. after changing ``path_prefix``."""
+        self.stop()
+        self.start()
 
     def write_config(self) -> None:
         self.config_path.write_text(self.config_text())

@@ -1,9 +1,9 @@
 """The real-server helpers in tests/servers.py do what push tests rely on.
 
 Connector tests trust these helpers to say which certificate nginx, apache2 and haproxy
-really serve, that a reload really happened (or really failed), that sshd pins and serves
-SFTP, and that a silent port really times out. Each of those is checked here against the
-real programs.
+really serve, that a reload really happened (or really failed), that sshd pins, serves SFTP
+and runs a device's bare commands through the wrappers on its PATH, and that a silent port
+really times out. Each of those is checked here against the real programs.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from tests.servers import (
     openssh_fingerprint,
     tls_fingerprint,
     wait_for_fingerprint,
+    write_wrappers,
 )
 
 needs_nginx = pytest.mark.skipif(not os.access(NGINX, os.X_OK), reason=f"{NGINX} not installed")
@@ -490,3 +491,71 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _exec(client: paramiko.SSHClient, command: str) -> tuple[int, str, str]:
+    _, stdout, stderr = client.exec_command(command, timeout=10)
+    code = stdout.channel.recv_exit_status()
+    return code, stdout.read().decode(), stderr.read().decode()
+
+
+@needs_nginx
+@needs_sshd
+def test_sshd_path_prefix_runs_the_wrapper_that_reaches_the_private_nginx(
+    nginx: PrivateNginx, tmp_path: Path
+) -> None:
+    port = free_port()
+    cert, key, _ = make_cert_files(tmp_path / "live", "a.test")
+    nginx.add_site(port, cert, key)
+    nginx.start()
+    bin_dir = write_wrappers(tmp_path / "device bin", {"nginx": nginx.command()})
+    assert (bin_dir / "nginx").stat().st_mode & 0o111
+    assert _run([str(bin_dir / "nginx"), "-t"]).returncode == 0
+    assert _run(nginx.test_argv).returncode == 0
+    assert nginx.reload_argv == [*nginx.command(), "-s", "reload"]
+
+    key_path, public = make_client_key(tmp_path / "client")
+    with PrivateSshd(tmp_path / "sshd", path_prefix=bin_dir) as sshd:
+        sshd.authorize(public)
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        client.connect(
+            sshd.host,
+            port=sshd.port,
+            username=sshd.username,
+            key_filename=str(key_path),
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=5,
+        )
+        try:
+            code, out, _ = _exec(client, 'printf %s "$PATH"')
+            assert code == 0 and out == sshd.session_path
+            assert out.startswith(f"{bin_dir}:")
+            assert _exec(client, "command -v nginx")[1].strip() == str(bin_dir / "nginx")
+
+            code, _, err = _exec(client, "nginx -t")
+            assert code == 0, err
+            assert f"{nginx.conf_path} test is successful" in err
+
+            # The device's "test, then reload" reaches the private nginx's master.
+            cert_b, key_b, fp_b = make_cert_files(tmp_path / "new", "a.test")
+            _replace(cert, key, cert_b, key_b)
+            before, offset = nginx.worker_pids(), nginx.log_offset()
+            code, _, err = _exec(client, "nginx -t && nginx -s reload")
+            assert code == 0, err
+            nginx.wait_for_reload(before, offset)
+            wait_for_fingerprint("127.0.0.1", port, fp_b, timeout=5)
+
+            _, other_key, _ = make_cert_files(tmp_path / "other", "other.test")
+            shutil.copyfile(other_key, key)
+            code, _, err = _exec(client, "nginx -t")
+            assert code == 1 and str(nginx.conf_path) in err
+        finally:
+            client.close()
+
+
+@needs_sshd
+def test_sshd_without_a_path_prefix_sets_no_environment(sshd: PrivateSshd) -> None:
+    assert sshd.session_path is None
+    assert "SetEnv" not in sshd.config_path.read_text()
