@@ -1,16 +1,26 @@
 """Real, private servers on 127.0.0.1 for connector and push tests.
 
-certpush pushes certificates to nginx over SSH/SFTP or the local filesystem and then proves
-the new certificate is live with a TLS handshake. Mocks cannot show that a reload really took
-effect, that a pinned host key really matches, or that a silent port really times out, so
-these helpers start the real programs (Debian's nginx and OpenSSH) in a test's own folder:
+certpush pushes certificates to TLS servers over SSH/SFTP or the local filesystem and then
+proves the new certificate is live with a TLS handshake. Mocks cannot show that a reload
+really took effect, that a pinned host key really matches, or that a silent port really times
+out, so these helpers start the real programs (Debian's nginx, apache2, haproxy and OpenSSH)
+in a test's own folder:
 
 - ``PrivateNginx``: an nginx master with its own prefix, config, pid file, logs and temp
   folders, run in the foreground as our child so it always stops (no systemd, no /etc/nginx).
+- ``PrivateApache``: an apache2 (event MPM, mod_ssl) with a minimal ``httpd.conf`` of its
+  own and the "separate" layout (certificate, key and chain files in ``tls/``); nothing from
+  /etc/apache2. ``ctl_command`` runs Debian's ``apache2ctl`` against it.
+- ``PrivateHaproxy``: a haproxy master-worker serving one combined PEM (certificate, chain,
+  key) from ``tls/``; reloaded by ``kill -USR2`` to the master as on a real host.
 - ``PrivateSshd``: an OpenSSH server on a free port with its own host key and
-  authorized_keys, public-key login only, SFTP through ``internal-sftp``.
+  authorized_keys, public-key login only, SFTP through ``internal-sftp``. With a
+  ``path_prefix`` its sessions find programs in that folder first, and ``write_wrappers``
+  puts scripts there named ``nginx``, ``apache2ctl``... that reach the private servers, so a
+  device profile's bare ``nginx -t`` over SSH tests the private nginx.
 - ``SilentServer``: accepts TCP and never says a word (banner and handshake timeouts).
-- ``tls_fingerprint``, ``make_cert_files``, ``free_port``, ``make_client_key``.
+- ``tls_fingerprint``, ``make_cert_files``, ``combined_pem``, ``free_port``,
+  ``make_client_key``.
 
 Everything listens on loopback only. Every server registers itself for an ``atexit`` stop
 as a backup for tests that crash between ``start()`` and ``stop()``. This is a plain module
@@ -50,6 +60,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NGINX = shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/nginx"
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself and insists on an absolute path.
+APACHE2 = "/usr/sbin/apache2"
+APACHE2CTL = "/usr/sbin/apache2ctl"
+HAPROXY = "/usr/sbin/haproxy"  # the master re-executes itself on reload: absolute path.
 SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
 
 START_TIMEOUT = 10.0
@@ -612,6 +625,24 @@ class PrivateNginx(_ChildServer):
             str(self.conf_path),
         ]
 
+    def command(self, *args: str) -> list[str]:
+        """argv of ``nginx`` with this instance's ``-p``/``-e``/``-c`` options, then ``args``.
+
+        ``write_wrappers(folder, {"nginx": server.command()})`` makes a bare ``nginx -t`` or
+        ``nginx -s reload`` on the "device" reach this instance.
+        """
+        return [*self._base_argv(), *args]
+
+    @property
+    def test_argv(self) -> list[str]:
+        """argv that checks this instance's configuration (``nginx -t``), for a shell-less run."""
+        return self.command("-t")
+
+    @property
+    def reload_argv(self) -> list[str]:
+        """argv that asks this instance's master to reload (``nginx -s reload``)."""
+        return self.command("-s", "reload")
+
     @property
     def test_command(self) -> str:
         """Shell command that checks the configuration (``nginx -t``) of this instance."""
@@ -728,6 +759,453 @@ class PrivateNginx(_ChildServer):
         return tls_fingerprint(host, port, sni=sni)
 
 
+# ------------------------------------------------------------------ apache2 and haproxy
+
+
+def combined_pem(cert_path: Path, key_path: Path, chain_path: Path | None = None) -> bytes:
+    """One PEM holding the certificate, then the chain (if any), then the key.
+
+    The file haproxy's ``bind ... ssl crt FILE`` wants (and many appliances too).
+    """
+    parts = [Path(cert_path).read_bytes()]
+    if chain_path is not None:
+        parts.append(Path(chain_path).read_bytes())
+    parts.append(Path(key_path).read_bytes())
+    return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts)
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _log_since(path: Path, offset: int) -> str:
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _worker_identity() -> tuple[str, int] | None:
+    """User name and group id for apache2's children when we are root (it refuses root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("www-data", "nobody"):
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwnam(name)
+            return entry.pw_name, entry.pw_gid
+    raise ServerError("PrivateApache needs a www-data or nobody user to run its children")
+
+
+def _kill_argv(sig: str, pid: int) -> list[str]:
+    """``kill -SIG PID`` as argv: procps' kill where it exists, else sh's built-in."""
+    kill = shutil.which("kill", path="/usr/bin:/bin")
+    if kill:
+        return [kill, f"-{sig}", str(pid)]
+    return ["/bin/sh", "-c", f'kill -{sig} "$1"', "kill", str(pid)]
+
+
+class PrivateApache(_ChildServer):
+    """A private apache2 (event MPM, mod_ssl) serving TLS on ``127.0.0.1:port``.
+
+    Everything lives in ``root``: ``httpd.conf`` (``ServerRoot /usr/lib/apache2`` for the
+    modules, nothing read from /etc/apache2), pid file and runtime files in ``run/``, logs in
+    ``logs/`` and the certificate in the "separate" layout: ``tls/server.crt``,
+    ``tls/server.key`` and, when one was installed, ``tls/chain.crt``
+    (``SSLCertificateChainFile``, written into the config only while that file exists).
+
+    The parent runs in the foreground (``-k start -D FOREGROUND``) as our child in its own
+    session, so ``stop()`` always ends it and its children; as root they run as www-data,
+    which needs no access to ``root`` (the parent reads the certificate). ``test_argv``,
+    ``reload_argv`` and ``ctl_command`` are what a device runs.
+
+    Two facts a push must live with, both checked in tests/integration/test_servers.py:
+    ``apache2 -t`` checks syntax and that the files exist, not that the key matches the
+    certificate; and a graceful restart with a key that does not match stops apache2 for
+    good (the parent logs ``[ssl:emerg]`` and exits). Only a TLS probe proves the result.
+    """
+
+    def __init__(
+        self, root: Path, port: int | None = None, *, server_name: str = "localhost"
+    ) -> None:
+        self.root = Path(root).absolute()
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.server_name = server_name
+        self.conf_path = self.root / "httpd.conf"
+        self.envvars_path = self.root / "envvars"
+        self.cert_dir = self.root / "tls"
+        self.cert_path = self.cert_dir / "server.crt"
+        self.key_path = self.cert_dir / "server.key"
+        self.chain_path = self.cert_dir / "chain.crt"
+        self.run_dir = self.root / "run"
+        self.pid_path = self.run_dir / "httpd.pid"
+        self.log_path = self.root / "logs" / "error.log"
+        self._worker = _worker_identity()
+        for folder in (self.cert_dir, self.run_dir, self.root / "logs", self.root / "htdocs"):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.write_config()
+
+    # ----- certificate and configuration
+
+    def install_cert(self, cert_path: Path, key_path: Path, chain_path: Path | None = None) -> None:
+        """Copy a certificate, its key and optionally a chain into ``cert_dir``.
+
+        Without ``chain_path`` an earlier chain file is removed. Rewrites the config (the
+        chain directive follows the chain file); a running server needs ``reload()``.
+        """
+        shutil.copyfile(cert_path, self.cert_path)
+        shutil.copyfile(key_path, self.key_path)
+        self.key_path.chmod(0o600)
+        if chain_path is not None:
+            shutil.copyfile(chain_path, self.chain_path)
+        else:
+            self.chain_path.unlink(missing_ok=True)
+        self.write_config()
+
+    def config_text(self) -> str:
+        """The whole httpd.conf: modules from /usr/lib/apache2, every other path in ``root``."""
+        run = self.run_dir
+        address = f"{self.host}:{self.port}"
+        lines = [
+            "# Written by tests/servers.py: a private apache2 for certpush tests.",
+            'ServerRoot "/usr/lib/apache2"',
+            f"ServerName {self.server_name}",
+            f'DefaultRuntimeDir "{run}"',
+            f'PidFile "{self.pid_path}"',
+            f'ErrorLog "{self.log_path}"',
+            "LogLevel notice",
+            "LoadModule mpm_event_module modules/mod_mpm_event.so",
+            "LoadModule authz_core_module modules/mod_authz_core.so",
+            "LoadModule socache_shmcb_module modules/mod_socache_shmcb.so",
+            "LoadModule ssl_module modules/mod_ssl.so",
+            *([f"User {self._worker[0]}", f"Group #{self._worker[1]}"] if self._worker else []),
+            # Few, small children; no keep-alive, so a graceful restart's old children exit
+            # at once and the next handshake is answered by the new configuration.
+            "StartServers 1",
+            "ServerLimit 4",
+            "ThreadLimit 4",
+            "ThreadsPerChild 4",
+            "MinSpareThreads 1",
+            "MaxSpareThreads 8",
+            "MaxRequestWorkers 8",
+            "KeepAlive Off",
+            "GracefulShutdownTimeout 5",
+            f'SSLSessionCache "shmcb:{run / "ssl_scache"}(128000)"',
+            f'DocumentRoot "{self.root / "htdocs"}"',
+            "<Directory />",
+            "    Require all denied",
+            "</Directory>",
+            f"Listen {address}",
+            f"<VirtualHost {address}>",
+            f"    ServerName {self.server_name}",
+            "    SSLEngine on",
+            f'    SSLCertificateFile "{self.cert_path}"',
+            f'    SSLCertificateKeyFile "{self.key_path}"',
+            *(
+                [f'    SSLCertificateChainFile "{self.chain_path}"']
+                if self.chain_path.exists()
+                else []
+            ),
+            "</VirtualHost>",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def write_config(self) -> None:
+        """Write ``httpd.conf`` and the ``envvars`` file that ``ctl_command`` needs."""
+        self.conf_path.write_text(self.config_text())
+        lines = [
+            "# Written by tests/servers.py: read by Debian's apache2ctl (APACHE_CONFDIR).",
+            f"export APACHE_RUN_DIR={shlex.quote(str(self.run_dir))}",
+            f"export APACHE_LOCK_DIR={shlex.quote(str(self.root / 'lock'))}",
+            f"export APACHE_LOG_DIR={shlex.quote(str(self.log_path.parent))}",
+            *([f"export APACHE_RUN_USER={self._worker[0]}"] if self._worker else []),
+            f"export APACHE_ARGUMENTS={shlex.quote(f'-f {self.conf_path}')}",
+        ]
+        self.envvars_path.write_text("\n".join(lines) + "\n")
+
+    # ----- commands, as a device runs them
+
+    def command(self, *args: str) -> list[str]:
+        """argv of ``apache2 -f httpd.conf`` for this instance, then ``args``."""
+        return [APACHE2, "-f", str(self.conf_path), *args]
+
+    def ctl_command(self, *args: str) -> list[str]:
+        """argv of Debian's ``apache2ctl`` aimed at this instance, then ``args``.
+
+        ``ctl_command("configtest")`` runs ``apache2 -t`` and ``ctl_command("graceful")``
+        checks, then restarts gracefully, as on a Debian host. apache2ctl splits its
+        arguments on spaces, so ``root`` must not contain any.
+        """
+        if any(ch.isspace() for ch in str(self.root)):
+            raise ServerError(f"apache2ctl cannot use a folder with spaces: {self.root}")
+        return ["/usr/bin/env", f"APACHE_CONFDIR={self.root}", APACHE2CTL, *args]
+
+    @property
+    def test_argv(self) -> list[str]:
+        """argv that checks this instance's configuration (``apache2 -t``)."""
+        return self.command("-t")
+
+    @property
+    def reload_argv(self) -> list[str]:
+        """argv that restarts this instance gracefully (``apache2 -k graceful``)."""
+        return self.command("-k", "graceful")
+
+    @property
+    def stop_argv(self) -> list[str]:
+        """argv that stops this instance (``apache2 -k stop``); ``stop()`` works without it."""
+        return self.command("-k", "stop")
+
+    # ----- life cycle
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the parent and return once it listens and has a child to answer."""
+        if self.running:
+            return
+        if not (self.cert_path.exists() and self.key_path.exists()):
+            raise ServerError("PrivateApache has no certificate: call install_cert() first")
+        self.write_config()
+        self.pid_path.unlink(missing_ok=True)
+        offset = self.log_offset()
+
+        def ready() -> bool:
+            if errors := self.new_errors(offset):
+                raise ServerError("apache2 failed to start:\n" + "\n".join(errors))
+            return (
+                self.pid_path.exists()
+                and _tcp_open(self.host, self.port)
+                and bool(self.worker_pids())
+            )
+
+        self._spawn(
+            self.command("-k", "start", "-D", "FOREGROUND"), self.root / "logs" / "stdout.log"
+        )
+        try:
+            _wait_until(ready, timeout, f"apache2 in {self.root} to listen", self._check_alive)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _failure_details(self) -> str:
+        return f"{_tail(self.log_path)}\n{_tail(self.root / 'logs' / 'stdout.log')}"
+
+    def worker_pids(self) -> set[int]:
+        """The parent's current children: new ones appear once a graceful restart is done."""
+        pid = self.pid
+        return _children(pid) if pid else set()
+
+    def log_offset(self) -> int:
+        """Current size of the error log: pass it to ``wait_for_reload`` to see new errors."""
+        return _log_size(self.log_path)
+
+    def new_errors(self, offset: int) -> list[str]:
+        """``emerg``/``alert`` lines the error log gained after ``offset``."""
+        text = _log_since(self.log_path, offset)
+        return [ln for ln in text.splitlines() if re.search(r":(emerg|alert)\]", ln)]
+
+    def run_test(self) -> None:
+        """Run ``apache2 -t``; raise with its output when the configuration is invalid."""
+        _run_or_raise(self.test_argv, "apache2 -t")
+
+    def reload(self, wait: bool = True, timeout: float = 10) -> None:
+        """Write the config, run ``apache2 -t``, then ``-k graceful``; by default wait."""
+        if not self.running:
+            raise ServerError("apache2 is not running")
+        self.write_config()
+        self.run_test()
+        before, offset = self.worker_pids(), self.log_offset()
+        _run_or_raise(self.reload_argv, "apache2 -k graceful")
+        if wait:
+            self.wait_for_reload(before, offset, timeout=timeout)
+
+    def wait_for_reload(
+        self, old_workers: set[int], log_offset: int | None = None, timeout: float = 10
+    ) -> None:
+        """Wait until a graceful restart has taken effect: new children up, old ones gone.
+
+        Use it after running ``reload_argv`` yourself: note ``worker_pids()`` and
+        ``log_offset()`` before. Raises when the error log gained an ``emerg`` line after
+        ``log_offset`` (apache2 then exits: a refused graceful restart is fatal).
+        """
+
+        def applied() -> bool:
+            if log_offset is not None and (errors := self.new_errors(log_offset)):
+                raise ServerError("apache2 refused the reload:\n" + "\n".join(errors))
+            now = self.worker_pids()
+            live_old = {p for p in old_workers if _pid_alive(p)}
+            return bool(now - old_workers) and not live_old
+
+        _wait_until(applied, timeout, "apache2 to apply the reload", self._check_alive)
+
+    def fingerprint(self, sni: str | None = None) -> str:
+        """The certificate this instance serves now (``tls_fingerprint``)."""
+        return tls_fingerprint(self.host, self.port, sni=sni)
+
+
+class PrivateHaproxy(_ChildServer):
+    """A private haproxy (master-worker) serving TLS on ``127.0.0.1:port``.
+
+    One frontend answers every request with 200 "ok" from ``bind ... ssl crt tls/site.pem``,
+    a combined PEM (certificate, chain, key; see ``install_cert`` and ``combined_pem``).
+    The master runs in the foreground as our child in its own session (``haproxy -f CFG -p
+    PIDFILE`` with ``master-worker`` in ``global``), so ``stop()`` always ends it and its
+    workers; the pid file holds the master's pid as with ``-D``. A reload is ``kill -USR2``
+    to the master (``reload_argv``): it re-executes itself with the same pid, and a new
+    configuration that fails to load keeps the old worker serving ("Loading failure!").
+    """
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = Path(root).absolute()
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.cfg_path = self.root / "haproxy.cfg"
+        self.cert_dir = self.root / "tls"
+        self.pem_path = self.cert_dir / "site.pem"
+        self.pid_path = self.root / "haproxy.pid"
+        self.log_path = self.root / "haproxy.log"  # the master's and workers' stderr
+        self.cert_dir.mkdir(parents=True, exist_ok=True)
+        self.write_config()
+
+    # ----- certificate and configuration
+
+    def install_cert(self, cert_path: Path, key_path: Path, chain_path: Path | None = None) -> None:
+        """Write ``pem_path`` from a certificate, its key and optionally a chain."""
+        self.pem_path.write_bytes(combined_pem(cert_path, key_path, chain_path))
+        self.pem_path.chmod(0o600)
+
+    def config_text(self) -> str:
+        """The whole haproxy.cfg."""
+        return "\n".join(
+            [
+                "# Written by tests/servers.py: a private haproxy for certpush tests.",
+                "global",
+                "    master-worker",
+                # An old worker still serving a client is ended this long after a reload.
+                "    hard-stop-after 5s",
+                "defaults",
+                "    mode http",
+                "    option httpclose",
+                "    timeout connect 2s",
+                "    timeout client 5s",
+                "    timeout server 5s",
+                "frontend tls",
+                f'    bind {self.host}:{self.port} ssl crt "{self.pem_path}"',
+                '    http-request return status 200 content-type text/plain string "ok"',
+                "",
+            ]
+        )
+
+    def write_config(self) -> None:
+        self.cfg_path.write_text(self.config_text())
+
+    # ----- commands, as a device runs them
+
+    def command(self, *args: str) -> list[str]:
+        """argv of ``haproxy -f haproxy.cfg`` for this instance, then ``args``."""
+        return [HAPROXY, "-f", str(self.cfg_path), *args]
+
+    @property
+    def test_argv(self) -> list[str]:
+        """argv that checks this instance's configuration (``haproxy -c -f CFG``)."""
+        return [HAPROXY, "-c", "-f", str(self.cfg_path)]
+
+    @property
+    def master_pid(self) -> int:
+        """The master's pid (first line of ``pid_path``); it stays the same across reloads."""
+        if self.pid is None:
+            raise ServerError("haproxy is not running")
+        return self.pid
+
+    @property
+    def reload_argv(self) -> list[str]:
+        """argv that reloads this instance: ``kill -USR2 <master pid>`` (while it runs)."""
+        return _kill_argv("USR2", self.master_pid)
+
+    # ----- life cycle
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the master and return once it listens and has a worker."""
+        if self.running:
+            return
+        if not self.pem_path.exists():
+            raise ServerError("PrivateHaproxy has no certificate: call install_cert() first")
+        self.write_config()
+        self.pid_path.unlink(missing_ok=True)
+
+        def ready() -> bool:
+            return (
+                self.pid_path.exists()
+                and _tcp_open(self.host, self.port)
+                and bool(self.worker_pids())
+            )
+
+        self._spawn(self.command("-p", str(self.pid_path)), self.log_path)
+        try:
+            _wait_until(ready, timeout, f"haproxy in {self.root} to listen", self._check_alive)
+        except BaseException:
+            self.stop()
+            raise
+
+    def worker_pids(self) -> set[int]:
+        """The master's current children: a new one appears once a reload has loaded."""
+        pid = self.pid
+        return _children(pid) if pid else set()
+
+    def log_offset(self) -> int:
+        """Current size of the log: pass it to ``wait_for_reload`` to see what a reload said."""
+        return _log_size(self.log_path)
+
+    def run_test(self) -> None:
+        """Run ``haproxy -c``; raise with its output when the configuration is invalid."""
+        _run_or_raise(self.test_argv, "haproxy -c")
+
+    def reload(self, wait: bool = True, timeout: float = 10) -> None:
+        """Write the config, run ``haproxy -c``, then ``kill -USR2``; by default wait."""
+        if not self.running:
+            raise ServerError("haproxy is not running")
+        self.write_config()
+        self.run_test()
+        before, offset = self.worker_pids(), self.log_offset()
+        _run_or_raise(self.reload_argv, "kill -USR2")
+        if wait:
+            self.wait_for_reload(before, offset, timeout=timeout)
+
+    def wait_for_reload(self, old_workers: set[int], log_offset: int, timeout: float = 10) -> None:
+        """Wait until a reload has taken effect: loaded, a new worker up, the old one gone.
+
+        Use it after running ``reload_argv`` yourself: note ``worker_pids()`` and
+        ``log_offset()`` before. Raises when the master logged "Loading failure!" after
+        ``log_offset`` (the old worker and configuration stay live).
+        """
+
+        def applied() -> bool:
+            text = _log_since(self.log_path, log_offset)
+            if "Loading failure!" in text:
+                alerts = [ln for ln in text.splitlines() if "[ALERT]" in ln]
+                raise ServerError("haproxy refused the reload:\n" + "\n".join(alerts))
+            now = self.worker_pids()
+            live_old = {p for p in old_workers if _pid_alive(p)}
+            return "Loading success." in text and bool(now - old_workers) and not live_old
+
+        _wait_until(applied, timeout, "haproxy to apply the reload", self._check_alive)
+
+    def fingerprint(self, sni: str | None = None) -> str:
+        """The certificate this instance serves now (``tls_fingerprint``)."""
+        return tls_fingerprint(self.host, self.port, sni=sni)
+
+
+def _run_or_raise(argv: list[str], what: str) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    if result.returncode != 0:
+        raise ServerError(
+            f"{what} failed with status {result.returncode}:\n{result.stderr}{result.stdout}"
+        )
+
+
 # ---------------------------------------------------------------------------------- sshd
 
 
@@ -736,18 +1214,59 @@ def current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
+# sshd's own PATH for sessions (Debian's --with-superuser-path and --with-default-path).
+_SSHD_ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_SSHD_USER_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
+
+
+def write_wrappers(folder: Path, wrappers: dict[str, list[str]]) -> Path:
+    """Write one executable ``/bin/sh`` script per entry: ``name`` runs ``argv + "$@"``.
+
+    For a ``PrivateSshd`` with ``path_prefix=folder``: a device profile's bare command then
+    reaches a private server, e.g. ``{"nginx": nginx.command()}`` makes ``nginx -t`` run
+    ``nginx -p ... -e ... -c ... -t``, ``{"apache2ctl": apache.ctl_command()}`` makes
+    ``apache2ctl configtest`` test the private apache2 and ``{"haproxy-reload":
+    haproxy.reload_argv}`` signals the private haproxy. Every word is quoted with
+    ``shlex.quote``. Returns ``folder`` (absolute).
+    """
+    folder = Path(folder).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, argv in wrappers.items():
+        if not name or "/" in name or name in (".", "..") or not argv:
+            raise ValueError(f"bad wrapper {name!r}: {argv!r}")
+        path = folder / name
+        path.write_text(
+            "#!/bin/sh\n"
+            "# Written by tests/servers.py: runs a private test server's command.\n"
+            f'exec {shlex.join(argv)} "$@"\n'
+        )
+        path.chmod(0o755)
+    return folder
+
+
 class PrivateSshd(_ChildServer):
     """A private OpenSSH server on 127.0.0.1 with its own host key and authorized_keys.
 
     Public-key login only, as ``current_user()`` (root on CI); SFTP via ``internal-sftp``.
     Runs as ``sshd -D`` (no daemonizing) in its own session so that ``stop()`` always ends
     it, together with the per-connection processes it forked.
+
+    ``path_prefix`` (set it before ``start()``, or ``restart()`` after changing it) puts a
+    folder first on every session's PATH, so that commands run by bare name (``nginx -t``)
+    find the scripts ``write_wrappers`` put there before the system's programs. It is
+    ``SetEnv PATH=<prefix>:<sshd's own PATH>`` plus ``SHLVL=1``: bash runs ``~/.bashrc`` for
+    commands sent over SSH only in a top-level shell, and root's ``~/.bashrc`` on these
+    machines prepends its own folders (pyenv, cargo) to PATH. ``SHLVL=1`` makes bash a
+    nested shell that skips it, so the prefix stays first. Without a prefix nothing changes.
     """
 
     _children_first = True
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(
+        self, root: Path, port: int | None = None, *, path_prefix: Path | None = None
+    ) -> None:
         self.root = Path(root).absolute()
+        self.path_prefix = Path(path_prefix).absolute() if path_prefix is not None else None
         self.root.mkdir(parents=True, exist_ok=True)
         self._auto_port = port is None
         self.port = port or free_port()
@@ -794,9 +1313,31 @@ class PrivateSshd(_ChildServer):
                 "LoginGraceTime 30",
                 "LogLevel VERBOSE",
                 "Subsystem sftp internal-sftp",
+                *self._setenv_lines(),
                 "",
             ]
         )
+
+    @property
+    def session_path(self) -> str | None:
+        """The PATH every session gets with ``path_prefix`` set (else sshd's own, ``None``)."""
+        if self.path_prefix is None:
+            return None
+        default = _SSHD_ROOT_PATH if os.geteuid() == 0 else _SSHD_USER_PATH
+        return f"{self.path_prefix}:{default}"
+
+    def _setenv_lines(self) -> list[str]:
+        path = self.session_path
+        if path is None:
+            return []
+        if '"' in path or ":" in str(self.path_prefix):
+            raise ServerError(f"path_prefix cannot go on PATH: {self.path_prefix}")
+        return [f'SetEnv "PATH={path}" SHLVL=1']
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, e.g. after changing ``path_prefix``."""
+        self.stop()
+        self.start()
 
     def write_config(self) -> None:
         self.config_path.write_text(self.config_text())
