@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from data.db import session_scope  # noqa: E402
 from data.domain.workflow import Action, Actor, WorkOrderStatus  # noqa: E402
 from data.importer import import_paths  # noqa: E402
 from data.models import WorkOrderEvent  # noqa: E402
+from data.profiles import load_book  # noqa: E402
 from data.schema import upgrade  # noqa: E402
 from data.workorders import act, get_work_order, request_push  # noqa: E402
 from tests.servers import make_cert_files  # noqa: E402
@@ -45,6 +47,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="certpush-bench-implement-") as tmp:
         root = Path(tmp)
         settings = Settings.for_folder(root, master_key=generate_master_key())
+        settings = replace(settings, local_connectors=True)
+        # The administrator's device profile for this local "device": files only.
+        settings.profiles_path.write_text(
+            f'[profiles.bench-files]\nlayout = "separate"\nfolders = ["{root.resolve()}"]\n'
+        )
         upgrade(settings.database_url)
         vault = load_vault(settings)[0]
         now = datetime.now(UTC)
@@ -56,9 +63,15 @@ def main() -> None:
                 vault,
                 name="dev",
                 type_name="local",
-                settings={"cert_path": str(root / "site.crt"), "key_path": str(root / "site.key")},
+                settings={
+                    "profile": "bench-files",
+                    "cert_path": str(root / "site.crt"),
+                    "key_path": str(root / "site.key"),
+                },
                 actor="b",
+                role="admin",
                 now=now,
+                book=load_book(settings),
             )
             for _, _, fingerprint in certs:
                 bind(db, "dev", fingerprint, actor="b", now=now)
@@ -67,6 +80,7 @@ def main() -> None:
             "DATABASE_URL": settings.database_url,
             "CERTPUSH_MASTER_KEY": settings.master_key,
             "CERTPUSH_INSTANCE": tmp,
+            "CERTPUSH_LOCAL_CONNECTORS": "on",
         }
         scheduler = subprocess.Popen(
             [sys.executable, "-m", "jobs.scheduler"],

@@ -29,6 +29,7 @@ from data.config import Settings  # noqa: E402
 from data.connectors import add_connector, bind  # noqa: E402
 from data.crypto import generate_master_key, load_vault  # noqa: E402
 from data.db import session_scope  # noqa: E402
+from data.domain.profiles import BUILT_IN, Layout, Profile, ProfileBook  # noqa: E402
 from data.importer import import_paths  # noqa: E402
 from data.schema import upgrade  # noqa: E402
 from jobs.connectors.base import InstallOutcome  # noqa: E402
@@ -66,6 +67,19 @@ def main() -> None:
         sshd.authorize(public)
         nginx.start()
         sshd.start()
+        # The device profile an administrator would define for this nginx.
+        book = ProfileBook(
+            {
+                **BUILT_IN,
+                "bench-nginx": Profile(
+                    "bench-nginx",
+                    Layout.SEPARATE,
+                    tuple(nginx.test_argv),
+                    tuple(nginx.reload_argv),
+                    (str(cert0.parent),),
+                ),
+            }
+        )
         try:
             with session_scope(settings.database_url) as db:
                 add_connector(
@@ -78,16 +92,16 @@ def main() -> None:
                         "port": sshd.port,
                         "username": sshd.username,
                         "host_key_fingerprint": sshd.host_key_fingerprint,
+                        "profile": "bench-nginx",
                         "cert_path": str(cert0),
                         "key_path": str(key0),
-                        "test_command": nginx.test_command,
-                        "reload_command": nginx.reload_command,
                     },
                     endpoints=[{"host": "127.0.0.1", "port": port}],
                     secret=key_path.read_bytes(),
                     secret_kind="private_key",
                     actor="b",
                     now=now,
+                    book=book,
                 )
                 for _, _, fingerprint in candidates:
                     bind(db, "bench-ssh", fingerprint, actor="b", now=now)
@@ -96,7 +110,7 @@ def main() -> None:
                 fingerprint = candidates[run % 2][2]
                 start = time.perf_counter()
                 report = push_certificate(
-                    settings.database_url, vault, fingerprint, "bench-ssh", actor="b"
+                    settings.database_url, vault, fingerprint, "bench-ssh", actor="b", book=book
                 )
                 pushed = time.perf_counter()
                 assert report.outcome is InstallOutcome.INSTALLED, report.reason

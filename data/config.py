@@ -32,11 +32,21 @@ class Settings:
     report_weekday: str = "mon"  # the weekly report runs on this day ...
     report_time: str = "06:00"  # ... at this local time
     reports_dir: Path | None = None  # None: <instance>/reports
+    profiles_file: Path | None = None  # None: <instance>/profiles.toml
+    local_connectors: bool = False  # CERTPUSH_LOCAL_CONNECTORS=on: admins may add them
+    emergency_push: bool = False  # CERTPUSH_EMERGENCY_PUSH=on: `push emergency` allowed
+    plan_max_age_hours: float = 24.0  # preflight again at push time when older
+    min_days_left: int = 7  # a certificate with fewer days left is not pushed
 
     @property
     def report_folder(self) -> Path:
         """Where weekly reports are written (and read back for download)."""
         return self.reports_dir or self.instance_dir / "reports"
+
+    @property
+    def profiles_path(self) -> Path:
+        """The administrator's device profiles (built-ins apply when it does not exist)."""
+        return self.profiles_file or self.instance_dir / "profiles.toml"
 
     @classmethod
     def for_folder(
@@ -82,9 +92,20 @@ class Settings:
             report_weekday=env.get("CERTPUSH_REPORT_WEEKDAY", "mon").strip().lower()[:3],
             report_time=env.get("CERTPUSH_REPORT_TIME", "06:00"),
             reports_dir=Path(env.get("CERTPUSH_REPORTS_DIR", instance / "reports")).resolve(),
+            profiles_file=Path(
+                env.get("CERTPUSH_PROFILES_FILE", instance / "profiles.toml")
+            ).resolve(),
+            local_connectors=_on(env.get("CERTPUSH_LOCAL_CONNECTORS")),
+            emergency_push=_on(env.get("CERTPUSH_EMERGENCY_PUSH")),
+            plan_max_age_hours=float(env.get("CERTPUSH_PLAN_MAX_AGE", 24)),
+            min_days_left=int(env.get("CERTPUSH_MIN_DAYS_LEFT", 7)),
             verify_processes=(
                 int(env["CERTPUSH_VERIFY_PROCESSES"])
                 if env.get("CERTPUSH_VERIFY_PROCESSES")
                 else None
             ),
         )
+
+
+def _on(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "on", "true", "yes")

@@ -28,8 +28,9 @@ from data.domain.connector_specs import (
     valid_name,
     validate_settings,
 )
-from data.domain.errors import CertpushError, NotFound
+from data.domain.errors import CertpushError, NotFound, PermissionDenied
 from data.domain.nodes import ConnectorState, ConnectorView, EndpointView, endpoint_state
+from data.domain.profiles import ProfileBook
 from data.domain.push_validation import PushVerdict
 from data.models import (
     Binding,
@@ -39,6 +40,8 @@ from data.models import (
     PushAttempt,
     VerificationResult,
 )
+from data.profiles import book_for
+from data.push_plans import FILE_TYPES, check_paths, refresh_plans
 from data.push_verdicts import last_pushes
 
 SPEC_GROUP = "certpush.connector_specs"
@@ -160,9 +163,17 @@ def add_connector(
     secret_kind: str | None = None,
     actor: str,
     now: datetime,
+    role: str | None = None,
+    book: ProfileBook | None = None,
 ) -> ConnectorInfo:
-    """Validate and store a connector; the secret is sealed before it touches the database."""
+    """Validate and store a connector; the secret is sealed before it touches the database.
+
+    ``role`` is the acting user's: a ``local`` connector acts on the certpush host itself,
+    so only an admin may add one, and only where the host allows it.
+    """
     spec = spec_for(type_name)
+    book = book or book_for(session)
+    _check_local(spec.type, actor, role, book)
     errors: dict[str, str] = {}
     for check in (
         lambda: valid_name(name),
@@ -179,6 +190,7 @@ def add_connector(
         errors["secret"] = f"give one of: {', '.join(spec.secret_kinds)}"
     if session.scalar(select(Connector.id).where(Connector.name == name)) is not None:
         errors["name"] = f"an app connector named {name!r} already exists"
+    errors.update(_profile_errors(spec, settings, book, errors))
     if errors:
         raise ConnectorConfigError(errors)
     clean = validate_settings(spec, settings)
@@ -210,12 +222,101 @@ def add_connector(
     return _info(session, row)
 
 
+def _check_local(type_name: str, actor: str, role: str | None, book: ProfileBook) -> None:
+    if type_name != "local":
+        return
+    if role != "admin":
+        raise PermissionDenied(
+            f"{actor} ({role or 'no role'}) may not add or change a local connector: it acts "
+            "on the certpush host itself, so only an admin may"
+        )
+    if not book.local_connectors:
+        raise ConnectorConfigError(
+            {"type": "local connectors are turned off on this host: an administrator "
+                     "enables them with CERTPUSH_LOCAL_CONNECTORS=on"}
+        )  # fmt: skip
+
+
+def _profile_errors(
+    spec: ConnectorSpec, raw: Mapping[str, Any], book: ProfileBook, found: Mapping[str, str]
+) -> dict[str, str]:
+    """File paths against the device profile (built-in file types only)."""
+    if spec.type not in FILE_TYPES or "profile" in found:
+        return {}
+    if book.error is not None and not book.get(str(raw.get("profile") or "")):
+        return {"profile": f"{book.error} (the last good profiles stay in force)"}
+    problems = check_paths({k: v for k, v in raw.items() if v not in (None, "")},
+                           str(raw.get("profile") or ""), book)  # fmt: skip
+    return {k: v for k, v in problems.items() if k not in found}
+
+
+def update_connector(
+    session: Session,
+    vault: Vault,
+    name: str,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    endpoints: Iterable[Any] | None = None,
+    secret: bytes | None = None,
+    secret_kind: str | None = None,
+    actor: str,
+    role: str | None,
+    now: datetime,
+    book: ProfileBook | None = None,
+) -> tuple[ConnectorInfo, list[str]]:
+    """Change a connector's settings, endpoints or secret with the same validation as
+    ``add_connector``; open work orders using it get a new plan (approvals void)."""
+    row = _connector(session, name)
+    spec = spec_for(row.type)
+    book = book or book_for(session)
+    _check_local(spec.type, actor, role, book)
+    errors: dict[str, str] = {}
+    clean = json.loads(row.settings)
+    if settings is not None:
+        try:
+            clean = validate_settings(spec, settings)
+        except ConnectorConfigError as exc:
+            errors.update(exc.errors)
+        errors.update(_profile_errors(spec, settings, book, errors))
+    parsed = None
+    if endpoints is not None:
+        try:
+            parsed = parse_endpoints(endpoints)
+        except ConnectorConfigError as exc:
+            errors.update(exc.errors)
+    if secret and secret_kind not in spec.secret_kinds:
+        errors["secret"] = f"a {spec.type} connector takes no {secret_kind or 'secret'}"
+    if errors:
+        raise ConnectorConfigError(errors)
+    changed = []
+    if settings is not None and json.dumps(clean, sort_keys=True) != row.settings:
+        row.settings = json.dumps(clean, sort_keys=True)
+        changed.append("settings")
+    if parsed is not None and list(parsed) != list(_endpoints_of(session, row.id)):
+        _replace_endpoints(session, row.id, parsed)
+        changed.append("endpoints")
+    if secret:
+        row.sealed_secret = vault.seal(secret, secret_context(row.id))
+        row.secret_kind = secret_kind
+        changed.append("credential")
+    if not changed:
+        return _info(session, row), []
+    audit.record(session, actor=actor, action="connector.update", now=now, target=name,
+                 detail=f"changed {', '.join(changed)}; settings {row.settings}")  # fmt: skip
+    session.flush()
+    why = f"connector {name}: {', '.join(changed)} changed by {actor}"
+    voided = refresh_plans(session, book, now=now, actor=actor, connector_id=row.id, why=why)
+    return _info(session, row), voided
+
+
 def set_endpoints(
     session: Session, name: str, endpoints: Iterable[Any], *, actor: str, now: datetime
 ) -> ConnectorInfo:
-    """Replace a connector's endpoints (what the verification sweep will probe)."""
+    """Replace a connector's endpoints (what the verification sweep will probe); open work
+    orders using the connector get a new plan, and their approvals are void."""
     row = _connector(session, name)
     parsed = parse_endpoints(endpoints)
+    before = list(_endpoints_of(session, row.id))
     _replace_endpoints(session, row.id, parsed)
     audit.record(
         session,
@@ -225,6 +326,10 @@ def set_endpoints(
         target=name,
         detail=", ".join(str(e) for e in parsed[:50]) + (" …" if len(parsed) > 50 else ""),
     )
+    if before != list(parsed):
+        session.flush()
+        refresh_plans(session, book_for(session), now=now, actor=actor, connector_id=row.id,
+                      why=f"connector {name}: endpoints changed by {actor}")  # fmt: skip
     return _info(session, row)
 
 
@@ -273,6 +378,9 @@ def unbind(session: Session, name: str, fingerprint: str, *, actor: str, now: da
         target=name,
         detail=f"certificate {cert.fingerprint_sha256}",
     )
+    session.flush()
+    refresh_plans(session, book_for(session), now=now, actor=actor, connector_id=connector.id,
+                  certificate_id=cert.id, why=f"connector {name} unbound by {actor}")  # fmt: skip
     return True
 
 
@@ -381,7 +489,11 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
     latest: dict[int, PushAttempt] = {}
     for attempt in session.scalars(
         select(PushAttempt)
-        .where(PushAttempt.certificate_id == certificate_id, PushAttempt.connector_id.in_(ids))
+        .where(
+            PushAttempt.certificate_id == certificate_id,
+            PushAttempt.connector_id.in_(ids),
+            PushAttempt.outcome != STARTED,
+        )
         .order_by(PushAttempt.id)
     ):
         latest[attempt.connector_id] = attempt
@@ -466,6 +578,86 @@ def _verified(row: Any) -> str:
     return "\n".join(parts)
 
 
+STARTED = "started"  # an attempt recorded before the device is touched, not finished yet
+
+
+def begin_push_attempt(
+    session: Session,
+    *,
+    certificate_id: int,
+    connector_id: int,
+    connector_name: str,
+    fingerprint: str,
+    actor: str,
+    started_at: datetime,
+    work_order_id: int | None = None,
+    plan_digest: str | None = None,
+) -> int:
+    """The attempt row and its audit event, written (and committed by the caller) before
+    the device is touched: if this write fails, the push does not start."""
+    attempt = PushAttempt(
+        work_order_id=work_order_id,
+        certificate_id=certificate_id,
+        connector_id=connector_id,
+        actor=actor,
+        started_at=started_at,
+        finished_at=None,
+        outcome=STARTED,
+        reason_class=None,
+        reason="the push started",
+    )
+    session.add(attempt)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="push.start",
+        now=started_at,
+        target=connector_name,
+        detail=f"certificate {fingerprint}"
+        + (f"; plan {plan_digest}" if plan_digest else "")
+        + f"; attempt {attempt.id}",
+    )
+    return attempt.id
+
+
+def finish_push_attempt(
+    session: Session,
+    attempt_id: int,
+    *,
+    finished_at: datetime,
+    outcome: str,
+    reason_class: str | None,
+    reason: str,
+) -> PushAttempt:
+    """Complete an attempt begun by ``begin_push_attempt``."""
+    attempt = session.get(PushAttempt, attempt_id)
+    if attempt is None:
+        raise CertpushError(f"push attempt {attempt_id} vanished during the push")
+    attempt.finished_at = finished_at
+    attempt.outcome = outcome
+    attempt.reason_class = reason_class
+    attempt.reason = reason
+    attempt.duration_ms = int((finished_at - attempt.started_at).total_seconds() * 1000)
+    session.flush()
+    _update_push_failed(session, attempt.certificate_id)
+    return attempt
+
+
+def _update_push_failed(session: Session, certificate_id: int) -> None:
+    latest: dict[int, str] = {}
+    for connector, result in session.execute(
+        select(PushAttempt.connector_id, PushAttempt.outcome)
+        .where(PushAttempt.certificate_id == certificate_id, PushAttempt.outcome != STARTED)
+        .order_by(PushAttempt.id)
+    ):
+        latest[connector] = result
+    cert = session.get(Certificate, certificate_id)
+    if cert is None:
+        raise CertpushError("the certificate was deleted during the push")
+    cert.push_failed = "failed" in latest.values()
+
+
 def record_push_attempt(
     session: Session,
     *,
@@ -494,15 +686,5 @@ def record_push_attempt(
     )
     session.add(attempt)
     session.flush()
-    latest: dict[int, str] = {}
-    for connector, result in session.execute(
-        select(PushAttempt.connector_id, PushAttempt.outcome)
-        .where(PushAttempt.certificate_id == certificate_id)
-        .order_by(PushAttempt.id)
-    ):
-        latest[connector] = result
-    cert = session.get(Certificate, certificate_id)
-    if cert is None:
-        raise CertpushError("the certificate was deleted during the push")
-    cert.push_failed = "failed" in latest.values()
+    _update_push_failed(session, certificate_id)
     return attempt

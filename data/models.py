@@ -245,6 +245,9 @@ class PushRequest(Base):
     # Made up by `certpush demo` as simulated history (its work orders, their events,
     # push attempts and verification results hang off it): demo data, not a real push.
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # `certpush push emergency`: pushed at once by an admin, outside the approvals; the
+    # comment holds the reason. Shown as an emergency change wherever the push appears.
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class WorkOrder(Base):
@@ -274,6 +277,8 @@ class WorkOrder(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the push ended (installed or failed); None: no push has run (yet).
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The push plan in force (push_plans): what the approvals are given for and what runs.
+    plan_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_work_orders_status", "status", "run_at"),
@@ -303,8 +308,49 @@ class WorkOrderEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32))
     comment: Mapped[str] = mapped_column(Text, default="")
+    # The digest of the push plan this approval (or implementation) was given for.
+    plan_digest: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_work_order_events_wo", "work_order_id", "id"),)
+
+
+class PushPlan(Base):
+    """What one work order will write and run, pinned: never updated, only superseded.
+
+    ``body`` is canonical JSON and ``digest`` its SHA-256; the push executes the body.
+    ``preflight`` is the evidence the scheduler gathered for it (not part of the digest:
+    checking again does not change what runs).
+    """
+
+    __tablename__ = "push_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    preflight_status: Mapped[str] = mapped_column(String(16), default="pending")
+    preflight: Mapped[str | None] = mapped_column(Text)
+    preflight_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_push_plans_work_order", "work_order_id", "id"),)
+
+
+class MigratedProfile(Base):
+    """A device profile made from an old connector's free commands when profiles arrived.
+
+    It reproduces what the connector ran (through ``/bin/sh -c``), and is flagged for an
+    administrator's review until one looks at it (``certpush profiles review``).
+    """
+
+    __tablename__ = "migrated_profiles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[str] = mapped_column(Text)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class VerificationSweep(Base):

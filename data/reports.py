@@ -71,6 +71,9 @@ FAILURE_LABELS = {
     "push:unknown": "Push: unknown error",
 }
 
+# An emergency change (`certpush push emergency`) says so wherever a push is listed.
+EMERGENCY = " (emergency change)"
+
 
 def failure_label(key: str) -> str:
     return FAILURE_LABELS.get(key, key.replace(":", ": ").replace("_", " ").capitalize())
@@ -368,6 +371,7 @@ def work_orders_behind(
             WorkOrder.pushed_at,
             STATE,
             WorkOrder.reason,
+            PushRequest.emergency,
         )
         .join(Connector, Connector.id == WorkOrder.connector_id)
         .join(PushRequest, PushRequest.id == WorkOrder.request_id)
@@ -380,7 +384,7 @@ def work_orders_behind(
         [
             (
                 work_order_id(r[0]),
-                request_id(r[1]),
+                request_id(r[1]) + (EMERGENCY if r[9] else ""),
                 r[2] or "",
                 r[3],
                 r[4],
@@ -447,6 +451,7 @@ def push_rows(session: Session, period: Period, batch: int = 2000) -> Iterator[d
                 failed,
                 outcomes,
                 WorkOrder.reason,
+                PushRequest.emergency,
             )
         )
         .where(_in(period))
@@ -456,7 +461,7 @@ def push_rows(session: Session, period: Period, batch: int = 2000) -> Iterator[d
     for r in session.execute(query):
         yield {
             "work_order": work_order_id(r[0]),
-            "request": request_id(r[1]),
+            "request": request_id(r[1]) + (EMERGENCY if r[15] else ""),
             "certificate_cn": r[2] or "",
             "certificate_fingerprint": r[3],
             "device": r[4],

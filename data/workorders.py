@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from data import audit
 from data.connectors import bound_connector_ids, certificate_by_fingerprint
 from data.domain.errors import NotFound
+from data.domain.profiles import ProfileBook
 from data.domain.roles import Permission, can
 from data.domain.status import is_expired
 from data.domain.workflow import (
@@ -40,10 +41,13 @@ from data.models import (
     Certificate,
     Connector,
     PrivateKey,
+    PushAttempt,
     PushRequest,
     WorkOrder,
     WorkOrderEvent,
 )
+from data.profiles import book_for
+from data.push_plans import PlanError, PlanView, build_plan, current_plan, pin_plan
 
 PAST_TENSE = {
     "approve": "approved",
@@ -56,6 +60,8 @@ PAST_TENSE = {
     "claim": "claimed",
     "complete": "completed",
     "fail": "failed",
+    "replan": "sent back for approval with a new plan",
+    "emergency": "pushed as an emergency change",
 }
 
 
@@ -78,6 +84,7 @@ class WorkOrderView:
     created_at: datetime
     updated_at: datetime
     demo: bool = False  # simulated history made by `certpush demo`
+    emergency: bool = False  # `certpush push emergency`: pushed outside the approvals
 
     @property
     def label(self) -> str:
@@ -101,6 +108,7 @@ class WorkOrderView:
             "requester": self.requester,
             "reason": self.reason,
             "demo": self.demo,
+            "emergency": self.emergency,
         }
 
 
@@ -151,6 +159,7 @@ _VIEW_COLUMNS = (
     PushRequest.requester,
     PushRequest.comment,
     PushRequest.demo,
+    PushRequest.emergency,
     Connector.name.label("connector_name"),
     Certificate.fingerprint_sha256,
     Certificate.common_name,
@@ -186,6 +195,7 @@ def _view(row: Any) -> WorkOrderView:
         created_at=wo.created_at,
         updated_at=wo.updated_at,
         demo=row.demo,
+        emergency=row.emergency,
     )
 
 
@@ -251,7 +261,7 @@ def latest_for_certificate(session: Session, certificate_id: int) -> dict[int, W
     return latest
 
 
-def _event(session, wo_id, *, actor, action, before, after, comment, now) -> None:
+def _event(session, wo_id, *, actor, action, before, after, comment, now, digest=None) -> None:
     session.add(
         WorkOrderEvent(
             work_order_id=wo_id,
@@ -261,6 +271,7 @@ def _event(session, wo_id, *, actor, action, before, after, comment, now) -> Non
             from_status=before,
             to_status=after,
             comment=comment[:2000],
+            plan_digest=digest,
         )
     )
 
@@ -273,8 +284,11 @@ def request_push(
     now: datetime,
     comment: str = "",
     connectors: Sequence[str] = (),
+    book: ProfileBook | None = None,
+    emergency: bool = False,
 ) -> tuple[str, list[WorkOrderView]]:
-    """Create a push request and one work order per bound (or named) connector."""
+    """Create a push request and one work order per bound (or named) connector, each with
+    its push plan pinned (the scheduler then runs the preflight checks on it)."""
     if not can(actor.role, Permission.REQUEST_PUSH):
         raise ApprovalError(f"{actor.username} ({actor.role}) may not request a push")
     cert = certificate_by_fingerprint(session, fingerprint)
@@ -297,10 +311,15 @@ def request_push(
     if unknown:
         raise ApprovalError(f"not bound to this certificate: {', '.join(unknown)}")
     request = PushRequest(
-        certificate_id=cert.id, requester=actor.username, comment=comment[:2000], created_at=now
+        certificate_id=cert.id,
+        requester=actor.username,
+        comment=comment[:2000],
+        created_at=now,
+        emergency=emergency,
     )
     session.add(request)
     session.flush()
+    book = book or book_for(session)
     ids = []
     for connector in chosen:
         wo = WorkOrder(
@@ -315,8 +334,12 @@ def request_push(
         )
         session.add(wo)
         session.flush()
+        try:
+            plan = pin_plan(session, wo.id, build_plan(session, wo.id, book), now)
+        except PlanError as exc:
+            raise ApprovalError(f"cannot plan the push through {connector}: {exc}") from None
         _event(session, wo.id, actor=actor.username, action="request", before=None,
-               after=wo.status, comment=comment, now=now)  # fmt: skip
+               after=wo.status, comment=comment, now=now, digest=plan.digest)  # fmt: skip
         ids.append(wo.id)
     audit.record(
         session,
@@ -334,10 +357,19 @@ def request_push(
 
 def _facts(session: Session, wo: WorkOrder) -> WorkOrderFacts:
     requester = session.scalar(select(PushRequest.requester).where(PushRequest.id == wo.request_id))
+    voided = session.scalar(  # approvals given before the plan last changed are void
+        select(func.max(WorkOrderEvent.id)).where(
+            WorkOrderEvent.work_order_id == wo.id, WorkOrderEvent.action == "replan"
+        )
+    )
     approvers = tuple(
         session.scalars(
             select(WorkOrderEvent.actor)
-            .where(WorkOrderEvent.work_order_id == wo.id, WorkOrderEvent.action == "approve")
+            .where(
+                WorkOrderEvent.work_order_id == wo.id,
+                WorkOrderEvent.action == "approve",
+                WorkOrderEvent.id > (voided or 0),
+            )
             .order_by(WorkOrderEvent.id)
         )
     )
@@ -369,13 +401,30 @@ def act(
     at: datetime | None = None,
     comment: str = "",
     horizon: timedelta | None = None,
+    plan_digest: str | None = None,
+    book: ProfileBook | None = None,
 ) -> ActionResult:
-    """Apply one person's action to one work order, exactly once, or say why not."""
+    """Apply one person's action to one work order, exactly once, or say why not.
+
+    Approve and Implement are given for the work order's pinned plan: refused while its
+    preflight found a blocker, or when ``plan_digest`` (what the person was shown) is not
+    the plan in force; the event records the digest approved.
+    """
     label = work_order_id(wo_id)
     wo = session.get(WorkOrder, wo_id, populate_existing=True)  # the state as stored now
     if wo is None:
         return ActionResult(False, f"no work order {label}")
     version, before = wo.version, wo.status
+    digest = None
+    if action in (Action.APPROVE, Action.IMPLEMENT):
+        refusal, digest = _plan_refusal(session, wo, plan_digest, book, now)
+        if refusal:
+            message = f"{label}: {refusal}"
+            audit.record(session, actor=actor.username, action=f"workorder.{action.value}.refused",
+                         now=now, target=label, detail=message)  # fmt: skip
+            return ActionResult(False, message)
+        session.refresh(wo)
+        version = wo.version
     try:
         decision = decide(
             _facts(session, wo),
@@ -422,7 +471,7 @@ def act(
     elif decision.proposed_at:
         note = f"{comment} (proposed push at {decision.proposed_at:%Y-%m-%d %H:%M} UTC)".strip()
     _event(session, wo_id, actor=actor.username, action=action.value, before=before,
-           after=decision.status.value, comment=note, now=now)  # fmt: skip
+           after=decision.status.value, comment=note, now=now, digest=digest)  # fmt: skip
     audit.record(session, actor=actor.username, action=f"workorder.{action.value}", now=now,
                  target=label, detail=note)  # fmt: skip
     message_tail = ""
@@ -434,6 +483,28 @@ def act(
     session.expire(wo)
     view = get_work_order(session, wo_id)
     return ActionResult(True, f"{label} is now {view.status.value}{message_tail}", view)
+
+
+def _plan_refusal(
+    session: Session, wo: WorkOrder, shown: str | None, book: ProfileBook | None, now: datetime
+) -> tuple[str | None, str | None]:
+    """(why Approve/Implement must be refused, or None; the digest of the plan in force)."""
+    plan = current_plan(session, wo.id)
+    if plan is None:  # made before plans existed: plan it now, before anyone approves
+        try:
+            plan = pin_plan(session, wo.id, build_plan(session, wo.id, book or book_for(session)),
+                            now)  # fmt: skip
+        except PlanError as exc:
+            return f"the push cannot be planned: {exc}", None
+    if shown and shown != plan.digest:
+        return (
+            f"the push plan changed since you opened it (you saw {shown[:12]}, the plan is now "
+            f"{plan.digest[:12]}): review the new plan",
+            plan.digest,
+        )
+    if plan.blockers:
+        return "preflight found a blocker: " + "; ".join(plan.blockers), plan.digest
+    return None, plan.digest
 
 
 # Open work orders a rejection of their request ends: not yet pushing, not final.
@@ -638,6 +709,12 @@ def reconcile_interrupted(session: Session, *, owner: str, now: datetime) -> lis
             reason="interrupted: the scheduler stopped during the push; check the device "
             "(the verification sweep will) and request the push again",
         ):
+            session.execute(  # the attempt recorded before the device was touched ends too
+                update(PushAttempt)
+                .where(PushAttempt.work_order_id == wo.id, PushAttempt.outcome == "started")
+                .values(outcome="failed", reason_class="interrupted", finished_at=now,
+                        reason="interrupted: the scheduler stopped during the push")
+            )  # fmt: skip
             failed.append(wo.id)
     return failed
 
@@ -646,3 +723,98 @@ def work_order_target(session: Session, wo_id: int) -> tuple[str, str]:
     """(certificate fingerprint, connector name) of a work order, for the push job."""
     view = get_work_order(session, wo_id)
     return view.certificate, view.connector
+
+
+def start_emergency(
+    session: Session,
+    fingerprint: str,
+    connector: str,
+    *,
+    actor: Actor,
+    reason: str,
+    owner: str,
+    now: datetime,
+    allowed: bool,
+    book: ProfileBook | None = None,
+) -> tuple[WorkOrderView, PlanView]:
+    """An emergency change: an admin pushes now, outside the approvals, with a reason.
+
+    Refused unless the host allows it (CERTPUSH_EMERGENCY_PUSH=on). It is still a request
+    with a work order and a pinned plan, marked emergency everywhere it is shown, and the
+    push runs under ``owner``'s lease like any other.
+    """
+    if not allowed:
+        raise ApprovalError(
+            "emergency pushes are turned off on this host: an administrator enables them "
+            "with CERTPUSH_EMERGENCY_PUSH=on; otherwise request the push and have it approved"
+        )
+    if not can(actor.role, Permission.PUSH_WITHOUT_APPROVAL):
+        raise ApprovalError(
+            f"{actor.username} ({actor.role}) may not push without approval: admins only"
+        )
+    if not reason.strip():
+        raise ApprovalError("an emergency push needs a reason (--reason)")
+    _, [view] = request_push(
+        session, fingerprint, actor=actor, now=now, comment=f"EMERGENCY: {reason.strip()}",
+        connectors=[connector], book=book, emergency=True,
+    )  # fmt: skip
+    plan = current_plan(session, view.id)
+    assert plan is not None
+    session.execute(
+        update(WorkOrder)
+        .where(WorkOrder.id == view.id)
+        .values(
+            status=WorkOrderStatus.PUSH_IN_PROGRESS.value,
+            version=view.version + 1,
+            lease_owner=owner,
+            lease_until=now + timedelta(minutes=15),
+            updated_at=now,
+        )
+    )
+    note = f"emergency change by {actor.username}: {reason.strip()}"
+    _event(session, view.id, actor=actor.username, action="emergency", before=view.status.value,
+           after=WorkOrderStatus.PUSH_IN_PROGRESS.value, comment=note, now=now,
+           digest=plan.digest)  # fmt: skip
+    audit.record(session, actor=actor.username, action="push.emergency", now=now,
+                 target=view.label, detail=f"{note}; plan {plan.digest}")  # fmt: skip
+    session.flush()
+    return get_work_order(session, view.id), plan
+
+
+def work_order_detail(session: Session, wo_id: int) -> dict[str, Any]:
+    """The documented shape of ``certpush workorders show WO --json``: the work order (as in
+    ``list``), its ``plan`` (digest, files, commands, endpoints, preflight), its
+    ``approvals`` (each with the plan digest it was given for, and whether it still stands)
+    and its ``history``."""
+    view = get_work_order(session, wo_id)
+    plan = current_plan(session, wo_id)
+    events = session.scalars(
+        select(WorkOrderEvent)
+        .where(WorkOrderEvent.work_order_id == wo_id)
+        .order_by(WorkOrderEvent.id)
+    ).all()
+    approvals = [
+        {
+            "action": e.action,
+            "by": e.actor,
+            "at": e.at.isoformat(),
+            "plan_digest": e.plan_digest,
+            "stands": plan is not None and e.plan_digest == plan.digest,
+            "comment": e.comment,
+        }
+        for e in events
+        if e.action in (Action.APPROVE.value, Action.IMPLEMENT.value, "emergency")
+    ]
+    steps = [
+        {"at": e.at.isoformat(), "by": e.actor, "action": e.action, "from": e.from_status,
+         "to": e.to_status, "comment": e.comment, "plan_digest": e.plan_digest}
+        for e in events
+    ]  # fmt: skip
+    return {
+        **view.to_json(),
+        "certificate_common_name": view.common_name,
+        "comment": view.comment,
+        "plan": plan.to_json() if plan else None,
+        "approvals": approvals,
+        "history": steps,
+    }

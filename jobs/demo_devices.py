@@ -26,7 +26,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +41,9 @@ from data.config import Settings
 from data.connectors import add_connector, bind
 from data.crypto import Vault
 from data.demo import recorded_at
+from data.domain.profiles import ProfileBook
 from data.models import Certificate, Connector
+from data.profiles import load_book, store_profile
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 # Demo certificates that get a device: (common name, device name). Kept apart from the
@@ -233,21 +235,39 @@ http {{
         return subprocess.Popen(self._base(), start_new_session=True)
 
 
-def local_settings(settings: Settings, device: DemoDevice) -> dict[str, object]:
-    """A ``local`` connector's settings for a demo device: its files, and the private
-    nginx's config test and reload when nginx serves the devices."""
+DEMO_PROFILE = "demo-nginx"
+
+
+def demo_profile_definition(settings: Settings) -> dict[str, object]:
+    """The demo devices' profile: their files under this instance's devices folder, and
+    the private nginx's config test and reload (argument lists) when nginx serves them."""
     binary = nginx_binary()
     nginx = DemoNginx(settings, binary) if binary else None
-    commands = (
-        {"test_command": nginx.command("-t", "-q"), "reload_command": nginx.command("-s", "reload")}
-        if nginx
-        else {}
-    )
     return {
+        "layout": "separate",
+        "folders": [str(devices_root(settings).resolve())],
+        "test": [*nginx._base(), "-t", "-q"] if nginx else None,
+        "reload": [*nginx._base(), "-s", "reload"] if nginx else None,
+        "description": "The demo devices (certpush demo): a private nginx on 127.0.0.1",
+        "source": "demo",
+    }
+
+
+def demo_book(settings: Settings, session: Session) -> ProfileBook:
+    """The profiles in force with the demo's own (kept in this instance's database, as it
+    names this instance's folders), and local connectors allowed: the demo's devices are
+    local connectors on this host."""
+    store_profile(session, DEMO_PROFILE, demo_profile_definition(settings), now=datetime.now(UTC))
+    return replace(load_book(settings, session), local_connectors=True)
+
+
+def local_settings(settings: Settings, device: DemoDevice) -> dict[str, object]:
+    """A ``local`` connector's settings for a demo device: the demo profile and its files."""
+    return {
+        "profile": DEMO_PROFILE,
         "cert_path": str(device.cert_path),
         "key_path": str(device.key_path),
         "command_timeout": 30,
-        **commands,
     }
 
 
@@ -283,6 +303,8 @@ def setup_demo_devices(session: Session, vault: Vault, settings: Settings, now: 
             settings=local_settings(settings, device),
             endpoints=[{"host": "127.0.0.1", "port": device.port, "sni": device.common_name}],
             actor="demo",
+            role="admin",
+            book=demo_book(settings, session),
             now=made,
         )
         bind(session, device.name, fingerprint, actor="demo", now=made)

@@ -80,6 +80,7 @@ from data.workorders import act, claim_due, finish_push, reconcile_interrupted, 
 from jobs.connectors.base import FailureClass, InstallOutcome, InstallResult
 from jobs.demo_devices import (
     DemoDevice,
+    demo_book,
     history_devices,
     live_devices,
     local_settings,
@@ -705,10 +706,9 @@ def _history_connectors(
                 "port": 22,
                 "username": "deploy",
                 "host_key_fingerprint": _ssh_host_key(device.name),
+                "profile": "nginx",
                 "cert_path": f"/etc/ssl/certpush/{device.common_name}.crt",
-                "key_path": f"/etc/ssl/private/{device.common_name}.key",
-                "test_command": "sudo nginx -t",
-                "reload_command": "sudo systemctl reload nginx",
+                "key_path": f"/etc/ssl/certpush/{device.common_name}.key",
             }
             secret: dict[str, object] = {
                 "secret": f"demo password of {device.name}, no server knows it".encode(),
@@ -717,7 +717,8 @@ def _history_connectors(
         else:
             config, secret = local_settings(settings, device), {}
         add_connector(session, vault, name=device.name, type_name=device.type, settings=config,
-                      endpoints=endpoints, actor="demo", now=made, **secret)  # fmt: skip
+                      endpoints=endpoints, actor="demo", now=made, role="admin",
+                      book=demo_book(settings, session), **secret)  # fmt: skip
         fingerprint = session.scalar(
             select(Certificate.fingerprint_sha256).where(
                 Certificate.common_name == device.common_name, Certificate.source.like("demo:%")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
@@ -20,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from data import audit
 from data.connectors import (
+    begin_push_attempt,
     certificate_by_fingerprint,
+    finish_push_attempt,
     is_bound,
     open_secret,
     record_push_attempt,
@@ -28,12 +31,19 @@ from data.connectors import (
 from data.crypto import Vault
 from data.db import session_scope
 from data.domain.errors import CertpushError
+from data.domain.profiles import ProfileBook
 from data.domain.status import is_expired
 from data.models import Certificate, Connector, PrivateKey, PushAttempt
-from jobs.connectors.base import FailureClass, InstallOutcome, InstallResult, Material
+from data.profiles import book_for
+from data.push_plans import FILE_TYPES, PlanError, chain_of, plan_body
+from jobs.connectors.base import (
+    FailureClass,
+    InstallOutcome,
+    InstallPlan,
+    InstallResult,
+    Material,
+)
 from jobs.connectors.registry import connector_class
-
-MAX_CHAIN = 5
 
 
 class PushRefused(CertpushError):
@@ -70,20 +80,7 @@ def _pem(der: bytes) -> bytes:
 
 def chain_pem(session: Session, cert: Certificate) -> bytes:
     """Intermediates found in the inventory by issuer name, leaf-side first; roots left out."""
-    out: list[bytes] = []
-    issuer, seen = cert.issuer, {cert.fingerprint_sha256}
-    for _ in range(MAX_CHAIN):
-        parent = session.scalar(
-            select(Certificate)
-            .where(Certificate.subject == issuer, Certificate.is_ca.is_(True))
-            .order_by(Certificate.not_after.desc())
-        )
-        if parent is None or parent.fingerprint_sha256 in seen or parent.subject == parent.issuer:
-            break
-        out.append(_pem(parent.der))
-        seen.add(parent.fingerprint_sha256)
-        issuer = parent.issuer
-    return b"".join(out)
+    return b"".join(_pem(c.der) for c in chain_of(session, cert))
 
 
 def material_for(session: Session, vault: Vault, cert: Certificate) -> Material:
@@ -129,10 +126,10 @@ def record_push(
     result: InstallResult,
     work_order_id: int | None = None,
 ) -> PushAttempt:
-    """Store what one install came to: the attempt row and its audit event.
+    """Store what one install came to as one finished attempt and its audit event.
 
-    The one way a push is recorded, whether a connector really ran (``push_certificate``)
-    or the demo's history replays an outcome it chose (jobs/demo_history.py).
+    Used where no device is touched (the demo's history replays outcomes it chose, see
+    jobs/demo_history.py); a real push records its attempt before it starts (``execute_plan``).
     """
     attempt = record_push_attempt(
         session,
@@ -157,34 +154,79 @@ def record_push(
     return attempt
 
 
-def push_certificate(
+def connector_settings(body: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
+    """What a connector implementation is given: the plan's target, never live settings
+    (plug-in types, which have no profile, carry their settings in the plan's target)."""
+    connector = body["connector"]
+    target = connector.get("target") or {}
+    if connector["type"] == "ssh":
+        return {
+            "host": target.get("host"),
+            "port": target.get("port", 22),
+            "username": target.get("username"),
+            "host_key_fingerprint": target.get("host_key"),
+            "connect_timeout": (body.get("timeouts") or {}).get("connect", 10),
+        }
+    if connector["type"] == "local":
+        return {}
+    return dict(target)
+
+
+def execute_plan(
     database_url: str,
     vault: Vault,
-    fingerprint: str,
-    connector_name: str,
+    body: dict[str, Any],
     *,
     actor: str,
+    digest: str | None = None,
     work_order_id: int | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PushReport:
-    """Install the certificate through the bound connector and record the attempt."""
+    """Install exactly what ``body`` (a push plan) says and record the attempt.
+
+    The attempt and its audit event are committed before the device is touched; the
+    certificate, key and chain are taken from the inventory and must be the plan's.
+    """
     now = clock()
+    fingerprint = body["certificate"]["fingerprint"]
+    connector_name = body["connector"]["name"]
     with session_scope(database_url) as session:
         cert = certificate_by_fingerprint(session, fingerprint)
         check_pushable(cert, now)
         connector = session.scalar(select(Connector).where(Connector.name == connector_name))
-        if connector is None or not is_bound(session, cert.id, connector.id):
+        if connector is None or connector.type != body["connector"]["type"]:
+            raise PushRefused(f"app connector {connector_name!r} no longer exists as planned")
+        if not is_bound(session, cert.id, connector.id):
             raise PushRefused(
                 f"app connector {connector_name!r} is not bound to this certificate: bind it first"
             )
+        chain = [c.fingerprint_sha256 for c in chain_of(session, cert)]
+        if chain != list(body["certificate"].get("chain", [])):
+            raise PushRefused(
+                "the certificate's chain in the inventory changed since the plan was made: "
+                "the plan must be made and approved again"
+            )
         material = material_for(session, vault, cert)
         implementation = connector_class(connector.type)(
-            settings=json.loads(connector.settings),
+            settings=connector_settings(body, json.loads(connector.settings)),
             secret=open_secret(session, vault, connector_name),
             secret_kind=connector.secret_kind,
+            plan=InstallPlan.from_plan(body) if connector.type in FILE_TYPES else None,
         )
         cert_id, connector_id = cert.id, connector.id
     started, tick = clock(), time.monotonic()
+    with session_scope(database_url) as session:  # committed before the device is touched
+        attempt_id = begin_push_attempt(
+            session,
+            certificate_id=cert_id,
+            connector_id=connector_id,
+            connector_name=connector_name,
+            fingerprint=fingerprint,
+            actor=actor,
+            started_at=started,
+            work_order_id=work_order_id,
+            plan_digest=digest,
+        )
     try:
         result = implementation.install(material)
     except Exception as exc:  # a connector bug must still leave an attempt record
@@ -196,24 +238,58 @@ def push_certificate(
     finished = clock()
     duration_ms = int((time.monotonic() - tick) * 1000)
     with session_scope(database_url) as session:
-        attempt_id = record_push(
+        finish_push_attempt(
             session,
-            certificate_id=cert_id,
-            connector_id=connector_id,
-            connector_name=connector_name,
-            fingerprint=material.fingerprint,
+            attempt_id,
+            finished_at=finished,
+            outcome=result.outcome.value,
+            reason_class=result.failure.value if result.failure else None,
+            reason=result.reason,
+        )
+        audit.record(
+            session,
             actor=actor,
-            started=started,
-            finished=finished,
-            result=result,
-            work_order_id=work_order_id,
-        ).id
+            action=f"push.{result.outcome.value}",
+            now=finished,
+            target=connector_name,
+            detail=f"certificate {fingerprint}: {result.reason}",
+        )
     return PushReport(
-        material.fingerprint,
+        fingerprint,
         connector_name,
         result.outcome,
         result.failure,
         result.reason,
         duration_ms,
         attempt_id,
+    )
+
+
+def push_certificate(
+    database_url: str,
+    vault: Vault,
+    fingerprint: str,
+    connector_name: str,
+    *,
+    actor: str,
+    work_order_id: int | None = None,
+    book: ProfileBook | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> PushReport:
+    """Plan from the stored facts now, then execute that plan (tests and benchmarks drive
+    connectors this way; work orders execute the plan pinned when they were requested)."""
+    with session_scope(database_url) as session:
+        cert = certificate_by_fingerprint(session, fingerprint)
+        check_pushable(cert, clock())
+        connector = session.scalar(select(Connector).where(Connector.name == connector_name))
+        if connector is None or not is_bound(session, cert.id, connector.id):
+            raise PushRefused(
+                f"app connector {connector_name!r} is not bound to this certificate: bind it first"
+            )
+        try:
+            body = plan_body(session, cert, connector, book or book_for(session), None)
+        except PlanError as exc:
+            raise PushRefused(str(exc)) from None
+    return execute_plan(
+        database_url, vault, body, actor=actor, work_order_id=work_order_id, clock=clock
     )

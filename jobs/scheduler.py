@@ -19,6 +19,8 @@ from data.config import Settings
 from data.db import engine_for
 from data.domain.errors import CertpushError
 from data.domain.periods import zone
+from data.profiles import load_book
+from jobs.plan_checks import preflight_pending, refresh_open_plans
 from jobs.probe_shards import warm_up
 from jobs.tasks import drain_tasks
 from jobs.verify import scheduled_sweep
@@ -27,6 +29,7 @@ from jobs.workorders import dispatch_due_work_orders, reconcile_at_start
 
 log = logging.getLogger("certpush.scheduler")
 HEARTBEAT_SECONDS = 60
+PLAN_REFRESH_SECONDS = 30  # a changed profile file voids approvals within this
 TASK_POLL_SECONDS = 1
 WORK_ORDER_POLL_SECONDS = 0.5
 WEEKLY_REPORT_GRACE_SECONDS = 12 * 3600
@@ -109,6 +112,22 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
             replace_existing=True,
         )
     scheduler.add_job(
+        refresh_open_plans,
+        "interval",
+        seconds=PLAN_REFRESH_SECONDS,
+        id="refresh-plans",
+        replace_existing=True,
+        misfire_grace_time=30,
+    )
+    scheduler.add_job(
+        preflight_pending,
+        "interval",
+        seconds=TASK_POLL_SECONDS,
+        id="preflight",
+        replace_existing=True,
+        misfire_grace_time=5,
+    )
+    scheduler.add_job(
         drain_tasks,
         "interval",
         seconds=TASK_POLL_SECONDS,
@@ -127,6 +146,9 @@ def main() -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = Settings.from_env()
     reconcile_at_start(settings)  # before anything new is claimed
+    book = load_book(settings)  # a broken profiles file is said at start, with its lines
+    if book.error is not None:
+        log.error("device profiles: %s; the last good profiles stay in force", book.error)
     warm_up(settings.verify_processes)  # sweeps then start their probing workers at once
     scheduler = build_scheduler(settings)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))

@@ -19,9 +19,14 @@ from data.config import Settings
 from data.crypto import Vault, load_vault
 from data.db import session_scope
 from data.domain.errors import CertpushError
-from data.workorders import claim_due, finish_push, reconcile_interrupted, work_order_target
+from data.domain.profiles import ProfileBook
+from data.domain.workflow import work_order_id
+from data.profiles import book_for
+from data.push_plans import get_plan, stale_plan, void_claimed
+from data.workorders import claim_due, finish_push, reconcile_interrupted
 from jobs.connectors.base import InstallOutcome
-from jobs.push import push_certificate
+from jobs.plan_checks import check_plan, is_stale
+from jobs.push import execute_plan
 
 log = logging.getLogger("certpush.workorders")
 LEASE = timedelta(minutes=15)
@@ -33,13 +38,37 @@ _in_flight: set[int] = set()
 _pool: ThreadPoolExecutor | None = None
 
 
-def run_work_order(database_url: str, vault: Vault, wo_id: int, owner: str) -> bool:
-    """Push one claimed work order and record Completed or Failed with the reason."""
+def run_work_order(
+    database_url: str, vault: Vault, wo_id: int, owner: str, book: ProfileBook | None = None
+) -> bool:
+    """Push one claimed work order by executing its pinned plan, and record Completed or
+    Failed with the reason. A plan that no longer matches what it was built from is not
+    executed: the work order goes back for approval with a new plan."""
     try:
         with session_scope(database_url) as session:
-            fingerprint, connector = work_order_target(session, wo_id)
-        report = push_certificate(
-            database_url, vault, fingerprint, connector, actor="scheduler", work_order_id=wo_id
+            book = book or book_for(session)
+            plan, why = stale_plan(session, wo_id, book)
+            if plan is None:
+                said = void_claimed(session, wo_id, owner=owner, why=why, book=book,
+                                    now=datetime.now(UTC))  # fmt: skip
+                log.warning("%s not pushed: %s", work_order_id(wo_id), said or why)
+                return False
+            body, digest = plan.body, plan.digest
+        settings = Settings.from_env()
+        now = datetime.now(UTC)
+        if is_stale(plan, now, timedelta(hours=settings.plan_max_age_hours)):
+            check_plan(database_url, vault, plan, now=now, min_days_left=settings.min_days_left)
+            with session_scope(database_url) as session:
+                plan = get_plan(session, plan.id)
+        blockers = plan.blockers if plan else ["the plan vanished"]
+        if blockers:  # the device is not touched
+            reason = "preflight blocker, nothing pushed: " + "; ".join(blockers)
+            with session_scope(database_url) as session:
+                finish_push(session, wo_id, owner=owner, ok=False, reason=reason[:2000],
+                            now=datetime.now(UTC))  # fmt: skip
+            return False
+        report = execute_plan(
+            database_url, vault, body, digest=digest, actor="scheduler", work_order_id=wo_id
         )
         ok, reason = report.outcome is not InstallOutcome.FAILED, report.reason
     except CertpushError as exc:

@@ -26,6 +26,14 @@ PG_URL = os.environ.get("CERTPUSH_TEST_POSTGRES_URL")
 # Importing dashboard.app builds the app from the environment: keep it off any real data.
 os.environ.pop("DATABASE_URL", None)
 os.environ["CERTPUSH_INSTANCE"] = tempfile.mkdtemp(prefix="certpush-tests-")
+# Device profiles: the administrator's file (tests/profiles.py writes it) and local
+# connectors allowed, for every process the tests start.
+os.environ["CERTPUSH_PROFILES_FILE"] = os.path.join(
+    os.environ["CERTPUSH_INSTANCE"], "profiles.toml"
+)
+os.environ["CERTPUSH_LOCAL_CONNECTORS"] = "on"
+import tests.profiles  # noqa: E402,F401  (writes the file with the test-files profile)
+
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 

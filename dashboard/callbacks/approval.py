@@ -29,12 +29,14 @@ from dashboard.components.approval import (
     work_order_signature,
     zone_hint,
 )
+from dashboard.components.push_plan import plans_panel
 from dashboard.timezones import LocalTimeError, browser_zone, parse_local, to_local_input
 from data.connectors import bound_connectors, certificate_by_fingerprint
 from data.db import session_scope
 from data.domain.errors import CertpushError, NotFound, PermissionDenied
 from data.domain.roles import Permission
 from data.domain.workflow import FINAL, Action, Actor
+from data.push_plans import current_plan
 from data.users import UserInfo
 from data.workorders import (
     act,
@@ -252,14 +254,28 @@ def approval_dialog_state(
         return (True, ACTIONS[action].title, None, None, True, None, "", "", _problem(str(exc)),
                 True, no_update)  # fmt: skip
     targets = action_targets(views, _actor(user), policy, now)[action]
+    plans: dict[int, dict | None] = {}
+    if action in (Action.APPROVE, Action.IMPLEMENT):  # approvers see exactly what will run
+        with session_scope(settings().database_url) as db:
+            for view in targets:
+                plan = current_plan(db, view.id)
+                plans[view.id] = plan.to_json() if plan else None
     at = proposed_time(action, targets)
     # A reviewer's future proposal is shown, toggle off, ready to confirm or change.
     manual = not (action is Action.IMPLEMENT and at is not None and at > now)
     return (
         True,
         ACTIONS[action].title,
-        approval_summary(action, targets, zone),
-        {"action": action.value, "work_orders": [v.id for v in targets]},
+        [  # one flat list: Dash renders no list nested in a list
+            *approval_summary(action, targets, zone),
+            *([plans_panel([(v.label, plans[v.id]) for v in targets], zone)] if plans else []),
+        ],
+        {
+            "action": action.value,
+            "work_orders": [v.id for v in targets],
+            # the plans shown: Yes applies to these, and is refused if one changed meanwhile
+            "digests": {str(i): (p or {}).get("digest") for i, p in plans.items()},
+        },
         manual,
         to_local_input(at, zone),
         zone_hint(zone, now),
@@ -349,6 +365,7 @@ def confirm_approval(
             return no_update, _problem(missing), *unchanged[2:]
     now = _now()
     actor = _actor(user)
+    shown = pending.get("digests") if isinstance(pending.get("digests"), dict) else {}
     results = []
     for wo_id in wo_ids:  # one transaction each: one refusal never undoes another's success
         with session_scope(settings().database_url) as db:
@@ -362,6 +379,7 @@ def confirm_approval(
                 at=at,
                 comment=text,
                 horizon=_horizon(),
+                plan_digest=shown.get(str(wo_id)),
             )
         results.append(result)
     oks = [r.ok for r in results]

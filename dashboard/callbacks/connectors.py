@@ -16,6 +16,7 @@ from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 from dashboard import ids
 from dashboard.auth import require_permission, settings
 from dashboard.components.connectors import config_errors, connector_fields, test_result
+from data import audit
 from data.connectors import (
     add_connector,
     bind,
@@ -33,6 +34,7 @@ from data.domain.connector_specs import (
 )
 from data.domain.errors import CertpushError, PermissionDenied
 from data.domain.roles import Permission
+from data.profiles import load_book
 from data.tasks import DONE, get_task, queue_task, seal_task_secret
 
 # The Add App Connector form, read by both "Test connection" and "Save and bind".
@@ -75,9 +77,14 @@ def show_type_fields(type_name: str | None) -> list:
     if not type_name:
         return []
     try:
-        return connector_fields(spec_for(type_name))
+        spec = spec_for(type_name)
     except ConnectorConfigError as exc:
         return [_message(str(exc))]
+    book = load_book(settings())
+    problem = [_message(f"{book.error} (the last good profiles are offered)", "warning")]
+    return (problem if book.error else []) + connector_fields(
+        spec, [book.profiles[n] for n in book.names()]
+    )
 
 
 @callback(
@@ -207,9 +214,15 @@ def save_connector(
                 secret=secret.encode() if secret else None,
                 secret_kind=secret_kind if secret else None,
                 actor=user.username,
+                role=user.role.value,
                 now=now,
             )
             bind(db, info.name, fingerprint, actor=user.username, now=now)
+    except PermissionDenied as exc:  # a forged POST gets here: refused, nothing stored, audited
+        with session_scope(app_settings.database_url) as db:
+            audit.record(db, actor=user.username, action="connector.add.refused", now=now,
+                         target=(name or "")[:200], detail=str(exc))  # fmt: skip
+        return no_update, no_update, _message(f"Refused: {exc}.")
     except ConnectorConfigError as exc:
         return no_update, no_update, config_errors(exc.errors)
     except CertpushError as exc:

@@ -9,12 +9,14 @@ from dash import Input, Output, State, callback
 
 from dashboard import ids
 from dashboard.auth import require_permission, settings
+from dashboard.components.push_plan import plan_panel
 from dashboard.components.workorders import ANY_STATUS, timeline, work_order_row
 from dashboard.timezones import browser_zone
 from data.db import session_scope
 from data.domain.errors import NotFound
 from data.domain.roles import Permission, Role
 from data.domain.workflow import Action, Actor, WorkOrderStatus
+from data.push_plans import current_plan
 from data.push_verdicts import verdict_of
 from data.workorders import (
     action_targets,
@@ -108,8 +110,13 @@ def show_history(selected: list[dict] | None, browser_tz: dict | None = None) ->
             view = get_work_order(db, wo_id)
             events = history(db, wo_id)
             verdict = verdict_of(db, wo_id)
+            plan = current_plan(db, wo_id)
     except (KeyError, TypeError, ValueError):
         return "Select a work order to see its history."
     except NotFound as exc:
         return str(exc)
-    return timeline(view, events, browser_zone(browser_tz), verdict)
+    zone = browser_zone(browser_tz)
+    return [
+        timeline(view, events, zone, verdict),
+        plan_panel(plan.to_json() if plan else None, zone),  # what runs, what preflight found
+    ]

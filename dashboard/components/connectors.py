@@ -18,6 +18,7 @@ from dashboard.timezones import local_and_utc
 from data.connectors import ConnectorInfo
 from data.domain.connector_specs import ConnectorSpec
 from data.domain.nodes import CONNECTOR_STATES, ConnectorView
+from data.domain.profiles import Profile
 
 TABLE_HEADERS = ("Connector", "Type", "State", "Endpoints", "Work order", "Last push", "", "")
 
@@ -26,10 +27,33 @@ def connector_field_id(name: str) -> dict[str, str]:
     return {"type": ids.CONNECTOR_FIELD, "name": name}
 
 
-def connector_fields(spec: ConnectorSpec) -> list:
-    """Inputs for one type, with the spec's labels, placeholders and help."""
+def _profile_option(profile: Profile) -> dict[str, str]:
+    review = " (needs an admin's review)" if profile.needs_review else ""
+    return {
+        "label": f"{profile.name}: {profile.layout.value}, in {', '.join(profile.folders)}{review}",
+        "value": profile.name,
+    }
+
+
+def connector_fields(spec: ConnectorSpec, profiles: Sequence[Profile] = ()) -> list:
+    """Inputs for one type, with the spec's labels, placeholders and help. A device profile
+    is chosen from those the administrator defined: commands are never typed here."""
     rows: list = [html.P(spec.description, className="small text-muted")]
     for f in spec.fields:
+        if f.kind == "profile":
+            control = dbc.Select(
+                id=connector_field_id(f.name),
+                options=[_profile_option(p) for p in profiles],
+                value=profiles[0].name if profiles else None,
+            )
+            rows.append(
+                html.Div(
+                    [dbc.Label(f.label + " *", className="mb-0 small"), control,
+                     dbc.FormText(f.help)],
+                    className="mb-2",
+                )
+            )  # fmt: skip
+            continue
         if f.kind == "bool":
             control = dbc.Checkbox(
                 id=connector_field_id(f.name), label=f.label, value=bool(f.default)

@@ -383,17 +383,19 @@ def _preflight(plan: Mapping[str, Any], zone: tzinfo) -> html.Div:
     return _section("Preflight", body, "plan-preflight")
 
 
-def plan_panel(plan: Mapping[str, Any] | None, zone: tzinfo) -> html.Div:
+def plan_panel(plan: Mapping[str, Any] | None, zone: tzinfo, *, with_id: bool = True) -> html.Div:
     """Everything the push will do, pinned, and what the preflight found, for the dialogs.
 
     The preflight comes right after the header: a blocker is the first thing an approver
-    must see, before a long table of files and endpoints.
+    must see, before a long table of files and endpoints. ``with_id=False`` when several
+    panels share one ``push-plan`` container (``plans_panel``).
     """
+    extra = {"id": ids.PUSH_PLAN} if with_id else {}
     if not isinstance(plan, Mapping) or not plan:
         return html.Div(
             html.Span(NO_PLAN, className="text-muted"),
-            id=ids.PUSH_PLAN,
             className="push-plan push-plan-none",
+            **extra,
         )
     return html.Div(
         [
@@ -404,6 +406,20 @@ def plan_panel(plan: Mapping[str, Any] | None, zone: tzinfo) -> html.Div:
             _commands(plan),
             _endpoints(plan, zone),
         ],
-        id=ids.PUSH_PLAN,
         className="push-plan",
+        **extra,
+    )
+
+
+def plans_panel(plans: Sequence[tuple[str, Mapping[str, Any] | None]], zone: tzinfo) -> html.Div:
+    """The plans of several work orders (one dialog acts on each), in one ``push-plan``."""
+    return html.Div(
+        [
+            html.Div(
+                [html.H6(label, className="mt-2 mb-1"), plan_panel(plan, zone, with_id=False)],
+                className="plan-of-work-order",
+            )
+            for label, plan in plans
+        ],
+        id=ids.PUSH_PLAN,
     )

@@ -45,7 +45,9 @@ def work_order_row(view: WorkOrderView, zone: tzinfo) -> dict[str, Any]:
         "id": view.id,
         "work_order": view.label,
         # Simulated history made by `certpush demo` says so wherever it is listed.
-        "request": f"{view.request_label} (demo)" if view.demo else view.request_label,
+        "request": view.request_label
+        + (" (demo)" if view.demo else "")
+        + (" (emergency change)" if view.emergency else ""),
         "status": view.status.value,
         "certificate": view.common_name or view.certificate[:16],
         "topology_href": topology_href(view.certificate),

@@ -78,64 +78,62 @@ class EndpointSpec:
 
 _FILE_FIELDS = (
     FieldSpec(
+        "profile",
+        "Device profile",
+        "profile",
+        required=True,
+        placeholder="nginx",
+        help="Defined by the administrator: the file layout, the test and reload commands, "
+        "and the folders the files may go to.",
+    ),
+    FieldSpec(
         "cert_path",
         "Certificate file",
         "path",
         required=True,
         placeholder="/etc/nginx/tls/site.crt",
-        help="Absolute path the certificate is written to.",
+        help="Absolute path inside the profile's folders (combined and PKCS#12 layouts: "
+        "the one file).",
     ),
     FieldSpec(
         "key_path",
         "Private key file",
         "path",
-        required=True,
         placeholder="/etc/nginx/tls/site.key",
-        help="Written with mode 0600.",
+        help="Written with mode 0600 (separate and fullchain layouts).",
     ),
     FieldSpec(
         "chain_path",
         "Chain file",
         "path",
         placeholder="/etc/nginx/tls/chain.pem",
-        help="Optional: intermediate certificates found in the inventory.",
-    ),
-    FieldSpec(
-        "fullchain",
-        "Append the chain to the certificate file",
-        "bool",
-        default=False,
-        help="nginx's ssl_certificate wants the leaf followed by its chain.",
-    ),
-    FieldSpec(
-        "test_command",
-        "Config test command",
-        "command",
-        placeholder="nginx -t",
-        help="Run after the files are in place; failure restores the previous files.",
-    ),
-    FieldSpec(
-        "reload_command",
-        "Reload command",
-        "command",
-        placeholder="nginx -s reload",
-        help="Failure restores the previous files and reloads again.",
+        help="Optional, separate layout: intermediate certificates found in the inventory.",
     ),
     FieldSpec("command_timeout", "Command timeout (s)", "int", default=60),
     FieldSpec("push_timeout", "Whole push timeout (s)", "int", default=180),
 )
 
+# Settings that once held free commands: refused, with the way to do it now.
+RETIRED = {
+    "test_command": "commands are no longer typed into a connector: choose a device profile "
+    "(certpush profiles list); an administrator defines its test command",
+    "reload_command": "commands are no longer typed into a connector: choose a device profile "
+    "(certpush profiles list); an administrator defines its reload command",
+    "fullchain": 'the file layout comes from the device profile (layout = "fullchain")',
+}
+
 LOCAL_SPEC = ConnectorSpec(
     type="local",
     label="Local files",
-    description="Installs on the host certpush runs on (for a device co-hosted with certpush).",
+    description="Installs on the host certpush runs on (for a device co-hosted with "
+    "certpush). Admins only, when the host allows it (CERTPUSH_LOCAL_CONNECTORS=on).",
     fields=_FILE_FIELDS,
 )
 
 SSH_SPEC = ConnectorSpec(
     type="ssh",
     label="SSH / SFTP",
-    description="Uploads over SFTP and runs the test and reload commands over SSH.",
+    description="Uploads over SFTP and runs the profile's test and reload commands over SSH.",
     fields=(
         FieldSpec("host", "SSH host", "host", required=True, placeholder="10.0.0.5"),
         FieldSpec("port", "SSH port", "int", default=22),
@@ -198,8 +196,11 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     text = str(value).strip()
     if "\x00" in text or "\n" in text:
         return None, "must be a single line"
-    if spec.kind == "path" and not text.startswith("/"):
-        return None, "must be an absolute path"
+    if spec.kind == "path":
+        if not text.startswith("/"):
+            return None, "must be an absolute path"
+        if ".." in text.split("/"):
+            return None, "must not contain '..'"
     if spec.kind == "host":
         problem = _check_host(text)
         if problem:
@@ -214,7 +215,7 @@ def validate_settings(spec: ConnectorSpec, raw: Mapping[str, Any]) -> dict[str, 
     errors: dict[str, str] = {}
     unknown = set(raw) - spec.field_names()
     for name in sorted(unknown):
-        errors[name] = f"unknown setting for a {spec.type} connector"
+        errors[name] = RETIRED.get(name, f"unknown setting for a {spec.type} connector")
     clean: dict[str, Any] = {}
     for field_spec in spec.fields:
         value, problem = _coerce(field_spec, raw.get(field_spec.name))

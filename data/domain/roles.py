@@ -26,7 +26,7 @@ class Permission(enum.StrEnum):
     PRODUCE_REPORTS = "produce_reports"  # run the weekly report now (it is shared by all)
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
-    PUSH_WITHOUT_APPROVAL = "push_without_approval"  # admin only: the CLI "push run"
+    PUSH_WITHOUT_APPROVAL = "push_without_approval"  # admin only: `push emergency`
 
 
 _EVERYONE = {Permission.VIEW_INVENTORY, Permission.VIEW_REPORTS}

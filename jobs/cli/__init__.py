@@ -28,6 +28,7 @@ from jobs.cli import (
     demo,
     keys,
     policy,
+    profiles,
     push,
     reports,
     serve,
@@ -60,6 +61,7 @@ NOUNS: dict[str, typer.Typer] = {
     "push": push.app,
     "workorders": workorders.app,
     "policy": policy.app,
+    "profiles": profiles.app,
 }
 for _name, _noun in NOUNS.items():
     app.add_typer(_noun, name=_name)

@@ -10,7 +10,15 @@ import typer
 
 from data.config import Settings
 from data.domain.errors import CertpushError
-from jobs.cli.common import AsUser, actor_for, config_error, fail, require_schema, utc_now
+from jobs.cli.common import (
+    AsUser,
+    actor_for,
+    config_error,
+    fail,
+    require_schema,
+    shell_actor,
+    utc_now,
+)
 
 app = typer.Typer(help="App connectors: how certificates reach devices.", no_args_is_help=True)
 
@@ -31,21 +39,7 @@ def _read_secret(config: dict, base: Path) -> tuple[bytes | None, str | None]:
     return None, None
 
 
-@app.command("add")
-def connectors_add(
-    name: Annotated[str, typer.Argument(help="A short unique name, e.g. web-eu-1.")],
-    type_name: Annotated[str, typer.Option("--type", help="Connector type: ssh, local, ...")],
-    config: Annotated[Path, typer.Option(help="JSON file with the settings (see README).")],
-    as_user: AsUser = None,
-) -> None:
-    """Add an app connector from a JSON settings file."""
-    from data.connectors import add_connector
-    from data.crypto import load_vault
-    from data.db import session_scope
-    from data.domain.roles import Permission
-
-    settings = Settings.from_env()
-    require_schema(settings)
+def _load_config(config: Path) -> dict:
     try:
         raw = json.loads(config.read_text())
     except OSError as exc:
@@ -54,12 +48,55 @@ def connectors_add(
         raise fail(f"{config} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise fail(f"{config} must hold a JSON object")
+    return raw
+
+
+def _actor_role(session, as_user: str | None) -> tuple[str, str]:
+    """(user name, role): ``--as USER`` must manage connectors; without it the local shell
+    user acts as an admin (whoever runs the CLI on the certpush host owns it anyway)."""
+    from data.domain.roles import Permission
+    from data.users import acting_as
+
+    if as_user is None:
+        return shell_actor(), "admin"
+    info = acting_as(session, as_user, Permission.MANAGE_CONNECTORS)
+    return info.username, info.role.value
+
+
+def _refused(settings: Settings, actor: str, action: str, name: str, exc: Exception):
+    """A refused change is kept in the audit trail (its own transaction: nothing else is)."""
+    from data import audit
+    from data.db import session_scope
+
+    with session_scope(settings.database_url) as session:
+        audit.record(session, actor=actor, action=action, now=utc_now(), target=name[:200],
+                     detail=str(exc))  # fmt: skip
+    return fail(f"refused: {exc}")
+
+
+@app.command("add")
+def connectors_add(
+    name: Annotated[str, typer.Argument(help="A short unique name, e.g. web-eu-1.")],
+    type_name: Annotated[str, typer.Option("--type", help="Connector type: ssh, local, ...")],
+    config: Annotated[Path, typer.Option(help="JSON file with the settings (see README).")],
+    as_user: AsUser = None,
+) -> None:
+    """Add an app connector from a JSON settings file (profile and file paths, no commands)."""
+    from data.connectors import add_connector
+    from data.crypto import load_vault
+    from data.db import session_scope
+    from data.domain.errors import PermissionDenied
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    raw = _load_config(config)
     secret, kind = _read_secret(raw, config.parent)
     endpoints = raw.pop("endpoints", [])
     vault, _ = load_vault(settings, create=True)
+    actor = as_user or shell_actor()
     try:
         with session_scope(settings.database_url) as session:
-            actor = actor_for(session, as_user, Permission.MANAGE_CONNECTORS)
+            actor, role = _actor_role(session, as_user)
             info = add_connector(
                 session,
                 vault,
@@ -70,13 +107,54 @@ def connectors_add(
                 secret=secret,
                 secret_kind=kind,
                 actor=actor,
+                role=role,
                 now=utc_now(),
             )
+    except PermissionDenied as exc:
+        raise _refused(settings, actor, "connector.add.refused", name, exc) from None
     except CertpushError as exc:
         raise config_error(exc) from None
     typer.echo(
         f"added app connector {info.name} ({info.type}) with {len(info.endpoints)} endpoint(s)"
     )
+
+
+@app.command("update")
+def connectors_update(
+    name: Annotated[str, typer.Argument(help="Connector name.")],
+    config: Annotated[
+        Path, typer.Option(help="JSON file: the full settings, and/or endpoints (see README).")
+    ],
+    as_user: AsUser = None,
+) -> None:
+    """Change a connector's settings, endpoints or credential, validated as for ``add``.
+    Open work orders through it get a new push plan: their approvals are void."""
+    from data.connectors import update_connector
+    from data.crypto import load_vault
+    from data.db import session_scope
+    from data.domain.errors import PermissionDenied
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    raw = _load_config(config)
+    secret, kind = _read_secret(raw, config.parent)
+    endpoints = raw.pop("endpoints", None)
+    vault, _ = load_vault(settings, create=True)
+    actor = as_user or shell_actor()
+    try:
+        with session_scope(settings.database_url) as session:
+            actor, role = _actor_role(session, as_user)
+            info, voided = update_connector(
+                session, vault, name, settings=raw or None, endpoints=endpoints, secret=secret,
+                secret_kind=kind, actor=actor, role=role, now=utc_now(),
+            )  # fmt: skip
+    except PermissionDenied as exc:
+        raise _refused(settings, actor, "connector.update.refused", name, exc) from None
+    except CertpushError as exc:
+        raise config_error(exc) from None
+    typer.echo(f"updated app connector {info.name}: {len(info.endpoints)} endpoint(s)")
+    for line in voided:
+        typer.echo(f"  {line}")
 
 
 def _binding(name: str, cert: str, as_user: str | None, bind: bool) -> None:

@@ -18,12 +18,17 @@ def demo(
 ) -> None:
     """Load the demo dataset (certificates of every colour, one user per role, demo devices,
     90 days of history) into the database."""
+    import os
+
     from data.crypto import load_vault
     from data.db import session_scope
     from data.demo import load_demo
     from data.schema import upgrade
     from jobs.demo_devices import nginx_binary, setup_demo_devices
     from jobs.demo_history import load_demo_history
+
+    # The demo's devices are local connectors on this host: the demo allows them.
+    os.environ.setdefault("CERTPUSH_LOCAL_CONNECTORS", "on")
 
     settings = Settings.from_env()
     upgrade(settings.database_url)

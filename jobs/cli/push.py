@@ -1,4 +1,4 @@
-"""``certpush push``: pushing certificates to devices (now, or by requesting a work order)."""
+"""``certpush push``: requesting a push (a work order), or an emergency change."""
 
 from __future__ import annotations
 
@@ -14,34 +14,57 @@ from jobs.cli.common import actor_named, fail, require_schema, utc_now
 app = typer.Typer(help="Pushing certificates to devices.", no_args_is_help=True)
 
 
-@app.command("run")
-def push_run(
+@app.command("emergency")
+def push_emergency(
     cert: Annotated[str, typer.Option(help="Certificate SHA-256 fingerprint.")],
     connector: Annotated[str, typer.Option(help="Bound connector name.")],
+    reason: Annotated[str, typer.Option(help="Why this cannot wait for the approvals.")],
     as_user: Annotated[str, typer.Option("--as", help="An admin user (role is checked).")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Push now, without approval: for admins until the approval workflow lands."""
+    """Push now, outside the approvals, as a recorded emergency change (admins only, and only
+    where CERTPUSH_EMERGENCY_PUSH=on). The push executes a pinned plan like any other."""
+    import os
+    import socket
+
     from data.crypto import load_vault
     from data.db import session_scope
-    from data.domain.roles import Permission
-    from data.users import acting_as
-    from jobs.push import push_certificate
+    from data.workorders import finish_push, start_emergency
+    from jobs.push import execute_plan
 
     settings = Settings.from_env()
     require_schema(settings)
+    owner = f"cli:{socket.gethostname()}:{os.getpid()}"
     try:
         vault, _ = load_vault(settings)
         with session_scope(settings.database_url) as session:
-            actor = acting_as(session, as_user, Permission.PUSH_WITHOUT_APPROVAL).username
-        report = push_certificate(settings.database_url, vault, cert, connector, actor=actor)
+            actor = actor_named(session, as_user)
+            view, plan = start_emergency(
+                session, cert, connector, actor=actor, reason=reason, owner=owner,
+                now=utc_now(), allowed=settings.emergency_push,
+            )  # fmt: skip
+            body, digest = plan.body, plan.digest
     except CertpushError as exc:
         raise fail(str(exc)) from None
+    try:
+        report = execute_plan(
+            settings.database_url, vault, body, digest=digest, actor=actor.username,
+            work_order_id=view.id,
+        )  # fmt: skip
+        ok, why = report.outcome.value != "failed", report.reason
+    except CertpushError as exc:
+        report, ok, why = None, False, str(exc)
+    with session_scope(settings.database_url) as session:
+        finish_push(session, view.id, owner=owner, ok=ok, reason=why, now=utc_now())
     if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=1))
+        result = report.to_json() if report else {"outcome": "failed", "reason": why}
+        payload = {"work_order": view.label, "request_id": view.request_label,
+                   "plan_digest": digest, "emergency": True, **result}  # fmt: skip
+        typer.echo(json.dumps(payload, indent=1))
     else:
-        typer.echo(f"{report.outcome.value}: {report.reason} ({report.duration_ms} ms)")
-    raise typer.Exit(0 if report.outcome.value != "failed" else 1)
+        outcome = report.outcome.value if report else "failed"
+        typer.echo(f"{view.label} (emergency change) {outcome}: {why}")
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command("request")

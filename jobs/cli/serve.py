@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,17 @@ import typer
 
 from data.config import Settings
 from jobs.cli.common import require_schema
+
+
+def _report_profiles(settings: Settings) -> None:
+    """At start-up: a broken profiles file is said with its lines (the last good copy stays)."""
+    from data.profiles import load_book
+
+    book = load_book(settings)
+    if book.error is not None:
+        for problem in book.error.problems:
+            typer.echo(f"error: {book.error.source}: {problem}", err=True)
+        typer.echo("the last good device profiles stay in force", err=True)
 
 
 def serve(
@@ -25,8 +37,11 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the web app with gunicorn (and optionally the scheduler), until interrupted."""
+    if with_demo_devices:  # the demo devices are local connectors: the demo host allows them
+        os.environ.setdefault("CERTPUSH_LOCAL_CONNECTORS", "on")
     settings = Settings.from_env()
     require_schema(settings)
+    _report_profiles(settings)
     children: list[subprocess.Popen[bytes]] = []
     if with_scheduler:
         children.append(subprocess.Popen([sys.executable, "-m", "jobs.scheduler"]))

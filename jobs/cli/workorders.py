@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import datetime
 from typing import Annotated
 
@@ -42,6 +43,51 @@ def workorders_list(
     for o in orders:
         when = f"  at {o['scheduled_at']}" if o["scheduled_at"] else ""
         typer.echo(f"{o['id']}  {o['request_id']}  {o['status']:24} {o['connector']}{when}")
+
+
+@app.command("show")
+def workorders_show(
+    work_order: Annotated[str, typer.Argument(help="WO-000123 or 123.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One work order with its pinned push plan, preflight results, approvals and history."""
+    from data.db import session_scope
+    from data.domain.workflow import parse_work_order_id
+    from data.workorders import work_order_detail
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    try:
+        wo_id = parse_work_order_id(work_order)
+        with session_scope(settings.database_url) as session:
+            detail = work_order_detail(session, wo_id)
+    except (CertpushError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(detail, indent=1))
+        return
+    flag = "  EMERGENCY CHANGE" if detail["emergency"] else ""
+    typer.echo(f"{detail['id']}  {detail['request_id']}  {detail['status']}  "
+               f"{detail['connector']}{flag}")  # fmt: skip
+    plan = detail["plan"]
+    if plan is None:
+        typer.echo("no push plan (requested before plans existed)")
+    else:
+        typer.echo(f"plan {plan['digest']}  profile {(plan.get('profile') or {}).get('name')}")
+        for f in plan.get("files", []):
+            typer.echo(f"  write {f['path']} ({f['mode']}): {f['contents']}")
+        for name, argv in (plan.get("commands") or {}).items():
+            if argv:
+                typer.echo(f"  {name}: {shlex.join(argv)}")
+        typer.echo(f"  {len(plan.get('endpoints', []))} endpoint(s)")
+        preflight = plan.get("preflight") or {}
+        typer.echo(f"preflight: {preflight.get('status', 'pending')}")
+        for check in preflight.get("checks", []):
+            typer.echo(f"  {check['status']:8} {check['name']}: {check['message']}")
+    for a in detail["approvals"]:
+        state = "stands" if a["stands"] else "void"
+        typer.echo(f"{a['action']} by {a['by']} at {a['at']} for plan "
+                   f"{(a['plan_digest'] or '-')[:12]} ({state})")  # fmt: skip
 
 
 def _act(action_name: str, work_order: str, as_user: str, comment: str, at: str | None) -> None:

@@ -57,6 +57,44 @@ class Material:
 
 
 @dataclass(frozen=True)
+class PlannedFile:
+    """One file of a push plan: where, with which mode, holding which parts."""
+
+    path: str
+    mode: int
+    parts: tuple[str, ...]  # certificate, chain, key, pkcs12, pkcs12_password
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """The part of a pinned push plan (data/push_plans.py) a file-based install executes:
+    exactly these files and these commands, nothing from the live connector settings."""
+
+    files: tuple[PlannedFile, ...]
+    test: tuple[str, ...] | None
+    reload: tuple[str, ...] | None
+    folders: tuple[str, ...]
+    command_timeout: float = 60
+    push_timeout: float = 180
+
+    @classmethod
+    def from_plan(cls, body: Mapping[str, Any]) -> InstallPlan:
+        commands = body.get("commands") or {}
+        timeouts = body.get("timeouts") or {}
+        return cls(
+            files=tuple(
+                PlannedFile(f["path"], int(f["mode"], 8), tuple(f["parts"]))
+                for f in body.get("files", [])
+            ),
+            test=tuple(commands["test"]) if commands.get("test") else None,
+            reload=tuple(commands["reload"]) if commands.get("reload") else None,
+            folders=tuple((body.get("profile") or {}).get("folders") or ()),
+            command_timeout=float(timeouts.get("command", 60)),
+            push_timeout=float(timeouts.get("push", 180)),
+        )
+
+
+@dataclass(frozen=True)
 class InstallResult:
     outcome: InstallOutcome
     reason: str = ""
@@ -103,11 +141,13 @@ class AppConnector(abc.ABC):
         secret: bytes | None = None,
         secret_kind: str | None = None,
         endpoints: tuple[EndpointSpec, ...] = (),
+        plan: InstallPlan | None = None,
     ):
         self.settings = dict(settings)
         self._secret = secret
         self.secret_kind = secret_kind
         self._endpoints = endpoints
+        self.plan = plan  # built-in file connectors install exactly this
 
     def __repr__(self) -> str:  # never show the secret
         return f"<{type(self).__name__} {self.settings.get('host', 'local')}>"

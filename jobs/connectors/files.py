@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import posixpath
+import secrets
+import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from jobs.connectors.base import (
     ConnectorError,
     FailureClass,
     InstallOutcome,
+    InstallPlan,
     InstallResult,
     Material,
 )
@@ -56,8 +61,14 @@ class FileTransport(Protocol):
     def remove(self, path: str) -> None:
         """Delete ``path`` if it exists."""
 
-    def run(self, command: str, timeout: float) -> CommandResult:
-        """Run a shell command; raise ConnectorError(TIMEOUT) past ``timeout``."""
+    def realpath(self, path: str) -> str | None:
+        """``path`` with every symlink resolved, or None when it does not exist."""
+
+    def is_link(self, path: str) -> bool:
+        """Whether ``path`` itself is a symbolic link."""
+
+    def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
+        """Run a command without a shell; raise ConnectorError(TIMEOUT) past ``timeout``."""
 
 
 def os_failure(exc: OSError, what: str) -> ConnectorError:
@@ -84,6 +95,11 @@ def _tail(text: str) -> str:
     return text if len(text) <= OUTPUT_TAIL else "…" + text[-OUTPUT_TAIL:]
 
 
+def describe(argv: Sequence[str]) -> str:
+    """A command as a person would type it (for messages only: it never runs this way)."""
+    return shlex.join(argv)
+
+
 @dataclass(frozen=True)
 class _Target:
     path: str
@@ -92,49 +108,126 @@ class _Target:
     label: str
 
 
-class FileInstaller:
-    """Runs one install through a transport according to the connector's settings."""
+def _pkcs12(material: Material, password: bytes) -> bytes:
+    key = serialization.load_pem_private_key(material.key_pem, None)
+    cert = x509.load_pem_x509_certificate(material.cert_pem)
+    chain = x509.load_pem_x509_certificates(material.chain_pem) if material.chain_pem else []
+    return pkcs12.serialize_key_and_certificates(
+        (cert.subject.rfc4514_string() or "certificate").encode()[:200],
+        key,  # type: ignore[arg-type]
+        cert,
+        chain or None,
+        serialization.BestAvailableEncryption(password),
+    )
 
-    def __init__(self, transport: FileTransport, settings: Mapping[str, Any]):
+
+def _pkcs12_matches(data: bytes | None, password: bytes | None, material: Material) -> bool:
+    if not data or not password:
+        return False
+    try:
+        key, cert, _ = pkcs12.load_key_and_certificates(data, password.strip())
+    except ValueError:
+        return False
+    if cert is None or key is None:
+        return False
+    wanted = serialization.load_pem_private_key(material.key_pem, None)
+    same_key = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ) == wanted.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )  # fmt: skip
+    return same_key and cert.fingerprint(hashes.SHA256()).hex() == material.fingerprint
+
+
+def inside(path: str, folder: str) -> bool:
+    folder = folder.rstrip("/") or "/"
+    return path == folder or path.startswith(folder + "/")
+
+
+class FileInstaller:
+    """Runs one install of a pinned plan through a transport: its files, its commands."""
+
+    def __init__(self, transport: FileTransport, plan: InstallPlan):
         self.files = transport
-        self.settings = settings
-        self.command_timeout = float(settings.get("command_timeout", 60))
-        self.deadline = time.monotonic() + float(settings.get("push_timeout", 180))
+        self.plan = plan
+        self.command_timeout = plan.command_timeout
+        self.deadline = time.monotonic() + plan.push_timeout
         self.steps: list[str] = []
 
-    def _targets(self, material: Material) -> list[_Target]:
-        cert = material.cert_pem
-        if self.settings.get("fullchain") and material.chain_pem:
-            cert = cert.rstrip(b"\n") + b"\n" + material.chain_pem
-        targets = [_Target(self.settings["cert_path"], cert, 0o644, "certificate")]
-        if self.settings.get("chain_path"):
-            targets.append(_Target(self.settings["chain_path"], material.chain_pem, 0o644, "chain"))
-        targets.append(_Target(self.settings["key_path"], material.key_pem, 0o600, "key"))
+    def _targets(self, material: Material, current: Mapping[str, bytes | None]) -> list[_Target]:
+        password = None
+        for f in self.plan.files:  # keep an existing PKCS#12 password: same file, same bytes
+            if "pkcs12_password" in f.parts:
+                password = (current.get(f.path) or b"").strip() or None
+        password = password or secrets.token_urlsafe(24).encode()
+        pieces = {
+            "certificate": material.cert_pem,
+            "chain": material.chain_pem,
+            "key": material.key_pem,
+            "pkcs12_password": password + b"\n",
+        }
+        targets = []
+        for f in self.plan.files:
+            if f.parts == ("pkcs12",):
+                data = _pkcs12(material, password)
+            else:
+                data = b"".join(pieces[p].rstrip(b"\n") + b"\n" for p in f.parts if pieces.get(p))
+            targets.append(_Target(f.path, data, f.mode, "+".join(f.parts)))
         return targets
+
+    def _contained(self) -> None:
+        """Refuse, before anything is written, a path that leaves the profile's folders
+        (a symlinked file, or a folder that resolves elsewhere)."""
+        allowed = [self.files.realpath(folder) or folder for folder in self.plan.folders]
+        for f in self.plan.files:
+            folder = posixpath.dirname(f.path)
+            real = self.files.realpath(folder)
+            if real is None:
+                raise ConnectorError(
+                    FailureClass.IO_ERROR, f"cannot write {f.path}: the folder does not exist"
+                )
+            if not any(inside(real, a) for a in allowed) or self.files.is_link(f.path):
+                raise ConnectorError(
+                    FailureClass.REFUSED,
+                    f"refused: {f.path} resolves outside the profile's folders "
+                    f"({', '.join(self.plan.folders)}) through a symbolic link; nothing written",
+                )
 
     def _check_deadline(self) -> None:
         if time.monotonic() > self.deadline:
             raise ConnectorError(
                 FailureClass.TIMEOUT,
-                f"the push took longer than its {self.settings.get('push_timeout', 180)} s limit",
+                f"the push took longer than its {self.plan.push_timeout:.0f} s limit",
             )
 
     def _command(self, name: str) -> CommandResult | None:
-        command = self.settings.get(name)
-        if not command:
+        argv = self.plan.test if name == "test" else self.plan.reload
+        if not argv:
             return None
         self._check_deadline()
         timeout = min(self.command_timeout, max(1.0, self.deadline - time.monotonic()))
-        result = self.files.run(command, timeout)
-        self.steps.append(f"{name}: exit {result.code}")
+        result = self.files.run(argv, timeout)
+        self.steps.append(f"{name} ({describe(argv)}): exit {result.code}")
         return result
 
+    def _already(self, material: Material, current: Mapping[str, bytes | None]) -> bool:
+        files = self.plan.files
+        if any(f.parts == ("pkcs12",) for f in files):
+            p12 = next(f for f in files if f.parts == ("pkcs12",))
+            pw = next((f for f in files if "pkcs12_password" in f.parts), None)
+            return _pkcs12_matches(current[p12.path], current[pw.path] if pw else None, material)
+        targets = self._targets(material, current)
+        return leaf_fingerprint(current[targets[0].path]) == material.fingerprint and all(
+            current[t.path] == t.data for t in targets
+        )
+
     def install(self, material: Material) -> InstallResult:
-        targets = self._targets(material)
-        current = {t.path: self.files.read(t.path) for t in targets}
-        if leaf_fingerprint(current[targets[0].path]) == material.fingerprint and all(
-            current[t.path] == t.data for t in targets[1:]
-        ):
+        self._contained()
+        current = {f.path: self.files.read(f.path) for f in self.plan.files}
+        targets = self._targets(material, current)
+        if self._already(material, current):
             return InstallResult(
                 InstallOutcome.ALREADY_INSTALLED,
                 "the device already has this certificate and key: nothing changed",
@@ -160,7 +253,7 @@ class FileInstaller:
                 self.files.rename(target.path + NEW_SUFFIX, target.path)
                 replaced.append(target)
             self.steps.append("renamed into place")
-            test = self._command("test_command")
+            test = self._command("test")
             if test is not None and test.code != 0:
                 self._restore(replaced, current)
                 return InstallResult(
@@ -171,10 +264,10 @@ class FileInstaller:
                     rolled_back=True,
                     steps=tuple(self.steps),
                 )
-            reload = self._command("reload_command")
+            reload = self._command("reload")
             if reload is not None and reload.code != 0:
                 self._restore(replaced, current)
-                again = self._command("reload_command")
+                again = self._command("reload")
                 after = (
                     "and the device reloaded with them"
                     if again is not None and again.code == 0
@@ -191,7 +284,7 @@ class FileInstaller:
         except ConnectorError as exc:
             if replaced:
                 self._restore(replaced, current)
-                if exc.failure is FailureClass.TIMEOUT and self.settings.get("reload_command"):
+                if exc.failure is FailureClass.TIMEOUT and self.plan.reload:
                     self._try_reload_after_restore()
             raise ConnectorError(
                 exc.failure, f"{exc}" + ("; previous files restored" if replaced else "")
@@ -201,7 +294,7 @@ class FileInstaller:
     def _try_reload_after_restore(self) -> None:
         try:
             self.deadline = time.monotonic() + self.command_timeout
-            self._command("reload_command")
+            self._command("reload")
         except ConnectorError:
             pass
 

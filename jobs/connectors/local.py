@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from data.domain.connector_specs import LOCAL_SPEC
@@ -16,7 +17,7 @@ from jobs.connectors.base import (
     InstallResult,
     Material,
 )
-from jobs.connectors.files import CommandResult, FileInstaller, os_failure
+from jobs.connectors.files import CommandResult, FileInstaller, describe, os_failure
 
 
 class LocalFiles:
@@ -55,11 +56,18 @@ class LocalFiles:
         except OSError as exc:
             raise os_failure(exc, f"remove {path}") from None
 
-    def run(self, command: str, timeout: float) -> CommandResult:
+    def realpath(self, path: str) -> str | None:
+        return os.path.realpath(path) if os.path.exists(path) else None
+
+    def is_link(self, path: str) -> bool:
+        return os.path.islink(path)
+
+    def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
+        """The profile's argument list, executed directly: no shell ever parses it."""
         try:
             done = subprocess.run(
-                command,
-                shell=True,
+                list(argv),
+                shell=False,
                 capture_output=True,
                 timeout=timeout,
                 check=False,
@@ -67,8 +75,11 @@ class LocalFiles:
             )
         except subprocess.TimeoutExpired:
             raise ConnectorError(
-                FailureClass.TIMEOUT, f"command {command!r} did not finish within {timeout:.0f} s"
+                FailureClass.TIMEOUT,
+                f"command {describe(argv)} did not finish within {timeout:.0f} s",
             ) from None
+        except OSError as exc:
+            return CommandResult(127, f"cannot run {describe(argv)}: {exc.strerror or exc}")
         output = (done.stdout + done.stderr).decode("utf-8", "replace")
         return CommandResult(done.returncode, output)
 
@@ -92,8 +103,13 @@ class LocalConnector(AppConnector):
     spec = LOCAL_SPEC
 
     def install(self, material: Material) -> InstallResult:
+        if self.plan is None:
+            return InstallResult(
+                InstallOutcome.FAILED, "no push plan given: nothing is installed without one",
+                FailureClass.CONFIG,
+            )  # fmt: skip
         try:
-            return FileInstaller(LocalFiles(), self.settings).install(material)
+            return FileInstaller(LocalFiles(), self.plan).install(material)
         except ConnectorError as exc:
             return InstallResult(InstallOutcome.FAILED, str(exc), exc.failure)
 

@@ -13,9 +13,11 @@ import hashlib
 import io
 import logging
 import os
+import shlex
 import socket
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
 
 import paramiko
@@ -124,7 +126,22 @@ class SftpFiles:
         except OSError:
             return False
 
-    def run(self, command: str, timeout: float) -> CommandResult:
+    def realpath(self, path: str) -> str | None:
+        try:
+            return self.sftp.normalize(path)
+        except OSError:
+            return None
+
+    def is_link(self, path: str) -> bool:
+        try:
+            return stat.S_ISLNK(self.sftp.lstat(path).st_mode or 0)
+        except OSError:
+            return False
+
+    def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
+        """The profile's argument list, each argument quoted: the device's shell (SSH
+        always hands a command line to one) gets exactly these arguments, nothing else."""
+        command = shlex.join(argv)
         deadline = time.monotonic() + timeout
         try:
             channel = self.transport.open_session(timeout=timeout)
@@ -242,13 +259,18 @@ class SshConnector(AppConnector):
         return transport
 
     def install(self, material: Material) -> InstallResult:
+        if self.plan is None:
+            return InstallResult(
+                InstallOutcome.FAILED, "no push plan given: nothing is installed without one",
+                FailureClass.CONFIG,
+            )  # fmt: skip
         try:
             transport = self._connect()
         except ConnectorError as exc:
             return InstallResult(InstallOutcome.FAILED, str(exc), exc.failure)
         try:
-            files = SftpFiles(transport, float(self.settings.get("command_timeout", 60)))
-            return FileInstaller(files, self.settings).install(material)
+            files = SftpFiles(transport, self.plan.command_timeout)
+            return FileInstaller(files, self.plan).install(material)
         except ConnectorError as exc:
             return InstallResult(InstallOutcome.FAILED, str(exc), exc.failure)
         finally:

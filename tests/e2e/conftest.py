@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.profiles import TMP
 from tests.servers import free_port_range
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,6 +57,12 @@ def live_server(tmp_path_factory) -> Iterator[dict]:
     demo_port = free_port_range(5)  # not the default 18443: a `make run` may be up
     env = {**os.environ, "CERTPUSH_INSTANCE": str(instance), "CERTPUSH_DEMO_PORT": str(demo_port)}
     env.pop("DATABASE_URL", None)
+    # This server's own device profiles: the demo adds its profile to them, and the tests'
+    # connectors write under the temporary folder through `test-files`.
+    env["CERTPUSH_PROFILES_FILE"] = str(instance / "profiles.toml")
+    (instance / "profiles.toml").write_text(
+        f'[profiles.test-files]\nlayout = "separate"\nfolders = ["{TMP}"]\n'
+    )
     demo = json.loads(_cli(env, "demo", "--json"))
     port = _free_port()
     log = open(instance / "server.log", "w")  # noqa: SIM115 - closed below

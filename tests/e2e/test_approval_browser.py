@@ -77,6 +77,26 @@ def test_appr001_request_approve_implement_until_completed(people, live_server):
     dialog = reviewer.locator("#approval-modal")
     expect(dialog).to_be_visible()
     expect(reviewer.locator("#approval-summary")).to_contain_text(work_order)
+    # Before Yes, the reviewer sees the pinned plan: files, commands, endpoints (now ->
+    # after) and the preflight the scheduler ran (reopened until its results are in).
+    plan = reviewer.locator("#push-plan")
+    for _ in range(20):
+        if plan.locator(".preflight-check").count():
+            break
+        reviewer.click("#approval-no")
+        reviewer.wait_for_timeout(500)
+        reviewer.click("#approve-btn")
+        expect(plan).to_be_visible()
+    expect(plan.locator(".plan-files")).to_contain_text("site.crt")
+    expect(plan.locator(".plan-files")).to_contain_text("0600")
+    expect(plan.locator(".plan-commands")).to_contain_text("-s reload")
+    endpoints = plan.locator(".plan-endpoints")
+    expect(endpoints).to_contain_text(f"127.0.0.1:{live_server['demo_port']}")
+    expect(endpoints).to_contain_text("payments-api.corp.example")
+    expect(plan.locator('[data-check="key_match"]')).to_have_class(re.compile("preflight-ok"))
+    expect(plan.locator('[data-check="sni"]')).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    reviewer.screenshot(path=str(ARTIFACTS / "approval-plan.png"), full_page=True)
     switch = reviewer.locator("#manual-implementation-switch")
     expect(switch).to_be_checked()
     expect(reviewer.locator("#schedule-datetime")).to_be_hidden()

@@ -56,6 +56,7 @@ def test_conn001_add_test_bind_ssh_connector(page, live_server, sshd, tmp_path):
     page.click("#add-connector-btn")
     page.fill("#connector-name", "hr-portal-ssh")
     page.select_option("#connector-type", "ssh")
+    field(page, "profile").select_option("test-files")  # chosen, never typed: no commands
     field(page, "host").fill("127.0.0.1")
     field(page, "port").fill(str(sshd.port))
     field(page, "username").fill(sshd.username)
@@ -89,14 +90,31 @@ def test_conn002_validation_errors_are_listed(page, live_server):
     page.fill("#connector-name", "bad name")
     page.select_option("#connector-type", "local")
     expect(field(page, "host")).to_have_count(0)  # the form now follows the local spec
+    page.select_option("#connector-type", "ssh")
+    field(page, "profile").select_option("nginx")
     field(page, "cert_path").fill("relative/path.crt")
+    field(page, "key_path").fill("/root/.ssh/id_ed25519")
     page.fill("#connector-endpoints", "not-an-endpoint")
     page.click("#connector-save-btn")
     errors = page.locator("#connector-error-list")
     expect(errors).to_contain_text("name:")
+    expect(errors).to_contain_text("host: required")
     expect(errors).to_contain_text("cert_path: must be an absolute path")
-    expect(errors).to_contain_text("key_path: required")
+    expect(errors).to_contain_text("key_path: /root/.ssh/id_ed25519 is outside the folders")
     expect(errors).to_contain_text("endpoints[1]")
+
+
+def test_conn002b_an_operator_cannot_add_a_local_connector(page, live_server):
+    """A local connector acts on the certpush host itself: admins only, refused on save."""
+    login(page, live_server, "operator")
+    open_topology(page, live_server, "intranet.corp.example")
+    page.click("#add-connector-btn")
+    page.fill("#connector-name", "on-the-host")
+    page.select_option("#connector-type", "local")
+    field(page, "cert_path").fill("/tmp/host.crt")
+    field(page, "key_path").fill("/tmp/host.key")
+    page.click("#connector-save-btn")
+    expect(page.locator("#connector-errors")).to_contain_text("only an admin may")
 
 
 def test_conn003_manager_cannot_add_connectors(page, live_server):

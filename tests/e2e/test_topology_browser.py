@@ -35,6 +35,7 @@ def _add_connector(live_server, tmp_path, name: str, endpoints: list[dict], fing
     config.write_text(
         json.dumps(
             {
+                "profile": "test-files",
                 "cert_path": str(tmp_path / f"{name}.crt"),
                 "key_path": str(tmp_path / f"{name}.key"),
                 "endpoints": endpoints,

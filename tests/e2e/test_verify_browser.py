@@ -22,13 +22,15 @@ def test_ver001_verify_now_shows_a_match(page, live_server):
     admin = live_server["users"]["admin"]["username"]
     pushed = json.loads(
         _cli(
-            env,
+            {**env, "CERTPUSH_EMERGENCY_PUSH": "on"},
             "push",
-            "run",
+            "emergency",
             "--cert",
             erp["fingerprint_sha256"],
             "--connector",
             "demo-erp-nginx",
+            "--reason",
+            "set the device up for the verification test",
             "--as",
             admin,
             "--json",

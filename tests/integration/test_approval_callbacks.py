@@ -21,6 +21,7 @@ from data.db import session_scope
 from data.domain.workflow import Action, WorkOrderStatus
 from data.importer import import_paths
 from data.models import AuditEvent
+from data.push_plans import current_plan
 from data.users import add_user
 from data.workorders import get_work_order, list_work_orders
 from tests import certs as c
@@ -73,9 +74,14 @@ def web(sqlite_settings, tmp_path):
                 vault,
                 name=name,
                 type_name="local",
-                settings={"cert_path": str(device / "c.crt"), "key_path": str(device / "c.key")},
+                settings={
+                    "profile": "test-files",
+                    "cert_path": str(device / "c.crt"),
+                    "key_path": str(device / "c.key"),
+                },
                 endpoints=["127.0.0.1:9443"],
                 actor="test",
+                role="admin",
                 now=now,
             )
     server = app.server
@@ -281,7 +287,11 @@ def test_reviewer_approves_all_pending_work_orders_of_the_certificate(web):
     opened, title, summary, pending, manual, when, zone, comment, error, yes_off, _ = state
     assert opened is True and title == "Approve push"
     assert comment == "" and error is None
+    digests = pending.pop("digests")
     assert pending == {"action": "approve", "work_orders": [1, 2]}
+    with _db(web) as db:  # the plans shown are the plans in force, and Yes names them
+        assert digests == {str(i): current_plan(db, i).digest for i in (1, 2)}
+    assert 'id": "push-plan"' in _text(summary) and "c.crt" in _text(summary)
     assert manual is True and when is None and yes_off is False
     assert "applies to all 2 work orders of this certificate awaiting approval" in _text(summary)
     assert "WO-000001, WO-000002" in _text(summary)
@@ -437,7 +447,9 @@ def test_dialog_open_and_close_through_the_endpoint(web):
     state = {"topology-fingerprint": web.fingerprint, "browser-tz": BERLIN}
     body = _dash_post(client, "approve-btn", 1, state).get_json()["response"]
     assert body["approval-modal"]["is_open"] is True
-    assert body["approval-pending"]["data"] == {"action": "approve", "work_orders": [1, 2]}
+    pending = body["approval-pending"]["data"]
+    assert pending["action"] == "approve" and pending["work_orders"] == [1, 2]
+    assert set(pending["digests"]) == {"1", "2"}
     quiet = _dash_post(client, "push-to-device-btn", None, state)
     assert quiet.status_code in (200, 204)
     assert not (quiet.get_json() or {}).get("response")  # nothing opened, nothing changed

@@ -12,6 +12,7 @@ import pytest
 
 from data.domain.status import Status
 from tests import certs as c
+from tests.profiles import define
 
 
 @pytest.fixture
@@ -20,13 +21,13 @@ def cli(tmp_path):
     env.pop("DATABASE_URL", None)
     env.pop("CERTPUSH_MASTER_KEY", None)
 
-    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    def run(*args: str, stdin: str = "", **more: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "jobs.cli", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            env=env,
+            env={**env, **more},
             timeout=120,
             check=False,
         )
@@ -139,9 +140,9 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
     (tmp_path / "local.json").write_text(
         json.dumps(
             {
+                "profile": define("test-true", reload=["true"]),
                 "cert_path": str(target / "site.crt"),
                 "key_path": str(target / "site.key"),
-                "reload_command": "true",
                 "endpoints": [{"host": "127.0.0.1", "port": 8443, "sni": "cli-push.example"}],
             }
         )
@@ -153,23 +154,19 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
                 "host": "127.0.0.1",
                 "username": "deploy",
                 "private_key_file": str(key_path),
+                "profile": define("test-etc-tls", folders=["/etc/tls"]),
                 "cert_path": "/etc/tls/a.crt",
                 "key_path": "/etc/tls/a.key",
                 "endpoints": [{"host": "::1", "port": 443}],
             }
         )
     )
-    added = cli(
-        "connectors",
-        "add",
-        "dev-local",
-        "--type",
-        "local",
-        "--config",
-        str(tmp_path / "local.json"),
-        "--as",
-        "op",
-    )
+    as_operator = cli("connectors", "add", "dev-local", "--type", "local",
+                      "--config", str(tmp_path / "local.json"), "--as", "op")  # fmt: skip
+    assert as_operator.returncode == 1
+    assert "only an admin may" in as_operator.stderr  # it acts on the certpush host itself
+    added = cli("connectors", "add", "dev-local", "--type", "local",
+                "--config", str(tmp_path / "local.json"), "--as", "root-admin")  # fmt: skip
     assert added.returncode == 0, added.stderr
     assert "1 endpoint(s)" in added.stdout
     ssh = cli(
@@ -190,35 +187,31 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
     ]
     assert cli("connectors", "bind", "dev-local", "--cert", fingerprint).returncode == 0
     assert "already" in cli("connectors", "bind", "dev-local", "--cert", fingerprint).stdout
-    refused = cli("push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as", "op")
+    emergency = ("push", "emergency", "--cert", fingerprint, "--connector", "dev-local",
+                 "--reason", "certificate leaked, replace it now")  # fmt: skip
+    off = cli(*emergency, "--as", "root-admin")
+    assert off.returncode == 1 and "CERTPUSH_EMERGENCY_PUSH=on" in off.stderr
+    refused = cli(*emergency, "--as", "op", CERTPUSH_EMERGENCY_PUSH="on")
     assert refused.returncode == 1 and "may not push without approval" in refused.stderr
-    pushed = cli(
-        "push",
-        "run",
-        "--cert",
-        fingerprint,
-        "--connector",
-        "dev-local",
-        "--as",
-        "root-admin",
-        "--json",
-    )
+    pushed = cli(*emergency, "--as", "root-admin", "--json", CERTPUSH_EMERGENCY_PUSH="on")
     assert pushed.returncode == 0, pushed.stderr
-    assert json.loads(pushed.stdout)["outcome"] == "installed"
+    result = json.loads(pushed.stdout)
+    assert result["outcome"] == "installed" and result["emergency"] is True
     assert (target / "site.crt").read_bytes() == c.pem(cert)
-    again = cli(
-        "push", "run", "--cert", fingerprint, "--connector", "dev-local", "--as", "root-admin"
-    )
-    assert again.stdout.startswith("already_installed")
+    again = cli(*emergency, "--as", "root-admin", CERTPUSH_EMERGENCY_PUSH="on")
+    assert "(emergency change) already_installed" in again.stdout
+    shown = json.loads(cli("workorders", "show", result["work_order"], "--json").stdout)
+    assert shown["emergency"] is True and shown["status"] == "Completed"
+    assert shown["plan"]["digest"] == result["plan_digest"]
+    assert [a["action"] for a in shown["approvals"]] == ["emergency"]
+    assert "certificate leaked" in shown["approvals"][0]["comment"]
     listed = {c["name"]: c for c in json.loads(cli("connectors", "list", "--json").stdout)}
     assert listed["dev-local"]["certificates"] == [
         {"fingerprint": fingerprint, "common_name": "cli-push.example"}
     ]
     assert listed["dev-ssh"]["certificates"] == [] and listed["dev-ssh"]["last_push"] is None
-    # `push run` bypasses the workflow: the last push reported is a work order's, and none
-    # has run here (tests/e2e/test_topology_browser.py follows one to its verdict).
-    assert listed["dev-local"]["last_push"] is None
-    assert "no work order pushed" in cli("connectors", "list").stdout
+    # an emergency change is a work order like any other: the last push is the second one
+    assert listed["dev-local"]["last_push"]["work_order"] == again.stdout.split()[0]
     tested = cli("connectors", "test", "dev-local")
     assert tested.returncode == 0 and tested.stdout.startswith("ok")
 
@@ -237,7 +230,13 @@ def test_workflow_from_the_command_line(cli, tmp_path):
     ):
         cli("users", "add", name, "--role", role, "--password-stdin", stdin="long-password\n")
     (tmp_path / "local.json").write_text(
-        json.dumps({"cert_path": str(tmp_path / "d.crt"), "key_path": str(tmp_path / "d.key")})
+        json.dumps(
+            {
+                "profile": "test-files",
+                "cert_path": str(tmp_path / "d.crt"),
+                "key_path": str(tmp_path / "d.key"),
+            }
+        )
     )
     cli("connectors", "add", "dev", "--type", "local", "--config", str(tmp_path / "local.json"))
     cli("connectors", "bind", "dev", "--cert", fingerprint)
@@ -263,6 +262,7 @@ def test_workflow_from_the_command_line(cli, tmp_path):
             "requester": "olivia",
             "reason": "",
             "demo": False,
+            "emergency": False,
         }
     ]
     own = cli("workorders", "approve", wo["id"], "--as", "olivia")

@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 from jobs.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
-NOUNS = ("db", "certs", "users", "keys", "connectors", "push", "workorders", "policy")
+NOUNS = (
+    "db", "certs", "users", "keys", "connectors", "push", "workorders", "policy", "profiles",
+)  # fmt: skip
 TOP_LEVEL = ("import", "demo", "serve", "verify", "report", "report-weekly", "scheduler")
 # Never needed to print help or list certificates; each costs tenths of a second to import.
 HEAVY = (

@@ -23,8 +23,10 @@ from data.domain.nodes import ConnectorState
 from data.importer import import_paths
 from data.models import Certificate, Connector
 from tests import certs as c
+from tests.profiles import define
 
 SSH = {
+    "profile": define("test-etc-tls", folders=["/etc/tls"]),
     "host": "2001:db8::5",
     "username": "deploy",
     "cert_path": "/etc/tls/a.crt",
@@ -54,7 +56,7 @@ def test_add_validates_everything_at_once(settings, vault, now):
             now=now,
         )
     errors = exc.value.errors
-    assert set(errors) >= {"name", "host", "port", "username", "cert_path", "key_path", "x",
+    assert set(errors) >= {"name", "host", "port", "username", "cert_path", "profile", "x",
                            "endpoints[2]", "secret"}  # fmt: skip
     with session_scope(settings.database_url) as db:
         assert db.scalar(select(Connector.id)) is None

@@ -22,6 +22,7 @@ def test_demo_devices_serve_what_a_push_installs(tmp_path, server, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     if server == "builtin":
         monkeypatch.setenv("CERTPUSH_DEMO_SERVER", "builtin")
+    monkeypatch.setenv("CERTPUSH_EMERGENCY_PUSH", "on")
     env = dict(os.environ)
 
     def cli(*args: str) -> str:
@@ -54,11 +55,13 @@ def test_demo_devices_serve_what_a_push_installs(tmp_path, server, monkeypatch):
         out = json.loads(
             cli(
                 "push",
-                "run",
+                "emergency",
                 "--cert",
                 payments["fingerprint_sha256"],
                 "--connector",
                 "demo-payments-nginx",
+                "--reason",
+                "demo device check",
                 "--as",
                 admin,
                 "--json",

@@ -23,6 +23,7 @@ from data.importer import import_paths
 from data.models import Certificate, PushAttempt
 from jobs.connectors.base import FailureClass, InstallOutcome
 from jobs.push import PushRefused, push_certificate
+from tests import profiles
 from tests.servers import (
     PrivateNginx,
     PrivateSshd,
@@ -80,26 +81,28 @@ def sshd(tmp_path):
         server.stop()
 
 
-def file_settings(device: Device, **overrides) -> dict:
+def file_settings(device: Device, reload: list[str] | None = None, **overrides) -> dict:
+    name = "test-nginx-bad-reload" if reload else "test-nginx"
     settings = {
+        "profile": profiles.nginx_profile(device.nginx, name, reload=reload),
         "cert_path": str(device.tls / "site.crt"),
         "key_path": str(device.tls / "site.key"),
-        "test_command": device.nginx.test_command,
-        "reload_command": device.nginx.reload_command,
         "command_timeout": 20,
     }
     settings.update(overrides)
     return settings
 
 
-def ssh_settings(device: Device, sshd: PrivateSshd, **overrides) -> dict:
+def ssh_settings(
+    device: Device, sshd: PrivateSshd, reload: list[str] | None = None, **overrides
+) -> dict:
     settings = {
         "host": "127.0.0.1",
         "port": sshd.port,
         "username": sshd.username,
         "host_key_fingerprint": sshd.host_key_fingerprint,
         "connect_timeout": 3,
-        **file_settings(device),
+        **file_settings(device, reload),
     }
     settings.update(overrides)
     return settings
@@ -118,6 +121,7 @@ def make_connector(settings_obj, device, name, type_name, settings, secret=None,
             secret=secret,
             secret_kind=kind,
             actor="test",
+            role="admin",
             now=NOW(),
         )
         bind(db, name, device.new_fingerprint, actor="test", now=NOW())
@@ -236,7 +240,7 @@ def test_host_that_never_speaks_ssh_times_out(sqlite_settings, device, sshd):
 
 
 def test_failing_reload_restores_and_reloads(sqlite_settings, device, sshd):
-    settings = ssh_settings(device, sshd, reload_command="echo reload refused >&2; exit 3")
+    settings = ssh_settings(device, sshd, reload=["sh", "-c", "echo reload refused >&2; exit 3"])
     make_connector(
         sqlite_settings, device, "bad-reload", "ssh", settings, sshd.client_key, "private_key"
     )

@@ -66,9 +66,14 @@ def web(sqlite_settings, tmp_path):
                 vault,
                 name=name,
                 type_name="local",
-                settings={"cert_path": "/tmp/shop.crt", "key_path": "/tmp/shop.key"},
+                settings={
+                    "profile": "test-files",
+                    "cert_path": "/tmp/shop.crt",
+                    "key_path": "/tmp/shop.key",
+                },
                 endpoints=endpoints,
                 actor="test",
+                role="admin",
                 now=now,
             )
         bind(db, "shop-lb", fingerprint, actor="test", now=now)

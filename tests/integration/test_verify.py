@@ -42,6 +42,7 @@ from data.workorders import act, request_push
 from jobs.probe import probe
 from jobs.push import push_certificate
 from jobs.verify import run_sweep
+from tests.profiles import nginx_profile
 from tests.servers import (
     PrivateNginx,
     SilentServer,
@@ -287,14 +288,16 @@ def make_device(sqlite_settings, tmp_path, *, reload_command=None, extra_endpoin
             name="web-local",
             type_name="local",
             settings={
+                "profile": nginx_profile(
+                    nginx, "test-nginx-verify", reload=[reload_command] if reload_command else None
+                ),
                 "cert_path": str(tls / "site.crt"),
                 "key_path": str(tls / "site.key"),
-                "test_command": nginx.test_command,
-                "reload_command": reload_command or nginx.reload_command,
                 "command_timeout": 20,
             },
             endpoints=[{"host": "127.0.0.1", "port": port}, *extra_endpoints],
             actor="t",
+            role="admin",
             now=now(),
         )
         bind(db, "web-local", fp_b, actor="t", now=now())

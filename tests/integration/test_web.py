@@ -304,9 +304,10 @@ def test_large_fan_collapses_and_expands_on_tap(web):
             load_vault(settings)[0],
             name="pool",
             type_name="local",
-            settings={"cert_path": "/tmp/a.crt", "key_path": "/tmp/a.key"},
+            settings={"profile": "test-files", "cert_path": "/tmp/a.crt", "key_path": "/tmp/a.key"},
             endpoints=[f"10.1.{i // 250}.{i % 250 + 1}:443" for i in range(300)],
             actor="t",
+            role="admin",
             now=now,
         )
         bind(db, "pool", fingerprint, actor="t", now=now)

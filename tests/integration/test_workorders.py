@@ -22,6 +22,7 @@ from data.importer import import_paths
 from data.models import PushAttempt, WorkOrder
 from data.users import add_user
 from data.workorders import act, claim_due, get_work_order, history, request_push
+from tests.profiles import define, nginx_profile
 from tests.servers import (
     PrivateNginx,
     PrivateSshd,
@@ -49,7 +50,7 @@ def make_users(settings) -> None:
             add_user(db, actor.username, actor.role, "long-password", now())
 
 
-def local_push_setup(settings, vault, tmp_path, name="dev-local", **extra) -> str:
+def local_push_setup(settings, vault, tmp_path, name="dev-local", reload=None) -> str:
     cert, key, fingerprint = make_cert_files(tmp_path / "inventory", "wo.example")
     target = tmp_path / "device"
     target.mkdir(exist_ok=True)
@@ -61,11 +62,12 @@ def local_push_setup(settings, vault, tmp_path, name="dev-local", **extra) -> st
             name=name,
             type_name="local",
             settings={
+                "profile": define("test-reload", reload=reload) if reload else "test-files",
                 "cert_path": str(target / "site.crt"),
                 "key_path": str(target / "site.key"),
-                **extra,
             },
             actor="t",
+            role="admin",
             now=now(),
         )
         bind(db, name, fingerprint, actor="t", now=now())
@@ -90,7 +92,9 @@ def test_a_rejection_ends_the_request(settings, vault, tmp_path):
     with session_scope(settings.database_url) as db:
         for name in ("dev-b", "dev-c"):
             add_connector(db, vault, name=name, type_name="local", actor="t", now=now(),
-                          settings={"cert_path": str(tmp_path / f"{name}.crt"),
+                          role="admin",
+                          settings={"profile": "test-files",
+                                    "cert_path": str(tmp_path / f"{name}.crt"),
                                     "key_path": str(tmp_path / f"{name}.key")})  # fmt: skip
             bind(db, name, fingerprint, actor="t", now=now())
         _, orders = request_push(db, fingerprint, actor=OLIVIA, now=now(), comment="renewal")
@@ -243,8 +247,7 @@ def ssh_device(sqlite_settings, tmp_path):
             settings={"host": "127.0.0.1", "port": sshd.port, "username": sshd.username,
                       "host_key_fingerprint": sshd.host_key_fingerprint,
                       "cert_path": str(cert_a), "key_path": str(key_a),
-                      "test_command": nginx.test_command,
-                      "reload_command": nginx.reload_command},
+                      "profile": nginx_profile(nginx)},
             endpoints=[{"host": "127.0.0.1", "port": port}],
             secret=key_path.read_bytes(), secret_kind="private_key", actor="t", now=now(),
         )  # fmt: skip
@@ -304,7 +307,7 @@ def test_scheduler_killed_mid_push_is_reconciled(sqlite_settings, tmp_path):
         sqlite_settings,
         load_vault(sqlite_settings)[0],
         tmp_path,
-        reload_command=f"touch {marker}; sleep 60",
+        reload=["sh", "-c", f"touch {marker}; sleep 60"],
     )
     scheduler = start_scheduler(sqlite_settings, tmp_path / "scheduler.log")
     wo_id = approved_work_order(sqlite_settings, fingerprint)
@@ -328,8 +331,12 @@ def test_scheduler_killed_mid_push_is_reconciled(sqlite_settings, tmp_path):
                                  .where(PushAttempt.work_order_id == wo_id))  # fmt: skip
             stuck = db.scalar(select(func.count()).select_from(WorkOrder)
                               .where(WorkOrder.status == S.PUSH_IN_PROGRESS.value))  # fmt: skip
+            outcome = db.scalar(select(PushAttempt.outcome)
+                                .where(PushAttempt.work_order_id == wo_id))  # fmt: skip
         assert view.status is S.FAILED and view.reason.startswith("interrupted")
-        assert attempts == 0 and stuck == 0  # never pushed twice, nothing left in progress
+        # the one attempt was recorded before the device was touched, and is closed now
+        assert attempts == 1 and stuck == 0  # never pushed twice, nothing left in progress
+        assert outcome == "failed"
     finally:
         restarted.terminate()
         restarted.wait(timeout=15)
