@@ -84,6 +84,17 @@ def check_plan(
         )  # fmt: skip
     except CertpushError as exc:
         result = _blocked(str(exc), now)
+    profile = body.get("profile") or {}
+    if profile.get("needs_review"):
+        name = profile.get("name")
+        result["checks"].append({
+            "name": "profile", "status": "warning",
+            "message": f"profile {name} was made from the connector's former free commands "
+            f"and needs an admin's review: read its commands, then run certpush profiles "
+            f"review {name} --as ADMIN",
+        })  # fmt: skip
+        if result["status"] == "ok":
+            result["status"] = "warning"
     with session_scope(database_url) as session:
         record_preflight(session, plan.id, result, now)
     return result

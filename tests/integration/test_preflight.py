@@ -350,3 +350,15 @@ def test_stopped_endpoint_warns(lab, folder, tmp_path):
         "subject": None,
         "not_after": None,
     }
+
+
+def test_incomplete_chain_warns_with_the_missing_issuer(lab, folder):
+    """The inventory lacks the intermediate: the plan pins no chain, preflight names the
+    issuer clients will not find; the device checks still run for real."""
+    plan = make_plan(lab, folder)
+    plan["certificate"]["chain"] = []
+    result = preflight(lab, plan, chain_pem=b"")
+    chain = check(result, "chain")
+    assert chain["status"] == "warning"
+    assert "no certificate for issuer CN=Preflight Test Intermediate" in chain["message"]
+    assert check(result, "ssh")["status"] == "ok" and check(result, "folders")["status"] == "ok"

@@ -125,6 +125,11 @@ def test_operator_forging_a_local_connector_is_refused_stored_nothing_and_audite
     with session_scope(sqlite_settings.database_url) as db:
         assert db.scalar(select(Connector).where(Connector.name == "grab")) is None
     assert any("only an admin may" in d for d in _audit(sqlite_settings, "connector.add.refused"))
+    from dashboard.callbacks.connectors import test_connection
+
+    with ActingAs(web, "olivia", PASSWORD):  # "Test connection" would look at this host too
+        task, _, _, shown = test_connection(1, "local", names, values, None, None, "")
+    assert task is None and "only an admin may" in component_text(shown)
     # An ssh connector typing a command is refused with the way to do it now.
     names, values = _form({"profile": "nginx", "host": "10.0.0.5", "username": "deploy",
                            "cert_path": "/etc/nginx/a.crt", "key_path": "/etc/nginx/a.key",
@@ -411,3 +416,24 @@ def cli_env(sqlite_settings, tmp_path):
                               check=False)  # fmt: skip
 
     return {"run": run, "tmp": str(tmp_path)}
+
+
+def test_a_profile_awaiting_review_is_flagged_to_the_approvers(sqlite_settings, device):
+    from data.profiles import store_profile
+
+    folder = str(device["folder"])
+    with session_scope(sqlite_settings.database_url) as db:
+        store_profile(db, "migrated-dev", {"layout": "separate", "folders": [folder],
+                                           "reload": ["/bin/sh", "-c", "true"]},
+                      now=now(), needs_review=True)  # fmt: skip
+        update_connector(db, device["vault"], "dev", actor="adam", role="admin", now=now(),
+                         settings={"profile": "migrated-dev", "cert_path": f"{folder}/a.crt",
+                                   "key_path": f"{folder}/a.key"})  # fmt: skip
+        _, [wo] = request_push(db, device["fingerprint"], actor=OLIVIA, now=now())
+        plan = current_plan(db, wo.id)
+    assert plan.body["profile"]["needs_review"] is True
+    result = check_plan(sqlite_settings.database_url, device["vault"], plan, now=now(),
+                        min_days_left=7)  # fmt: skip
+    [flag] = [c for c in result["checks"] if c["name"] == "profile"]
+    assert flag["status"] == "warning" and "needs an admin's review" in flag["message"]
+    assert result["status"] != "ok"
