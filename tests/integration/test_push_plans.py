@@ -437,3 +437,24 @@ def test_a_profile_awaiting_review_is_flagged_to_the_approvers(sqlite_settings, 
     [flag] = [c for c in result["checks"] if c["name"] == "profile"]
     assert flag["status"] == "warning" and "needs an admin's review" in flag["message"]
     assert result["status"] != "ok"
+
+
+def test_an_edited_profile_file_voids_approvals_within_a_scheduler_tick(
+    sqlite_settings, device, monkeypatch
+):
+    """The administrator edits the profile after the approval: the scheduler's plan refresh
+    (every 30 s) sends the work order back for approval, saying what changed."""
+    from jobs.plan_checks import refresh_open_plans
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_settings.database_url)
+    wo_id = _request_and_approve(sqlite_settings)
+    refresh_open_plans()  # nothing changed: nothing happens
+    with session_scope(sqlite_settings.database_url) as db:
+        assert get_work_order(db, wo_id).status is S.REVIEW_IN_PROGRESS
+    define("plan-log", reload=["sh", "-c", "echo edited"])
+    refresh_open_plans()
+    with session_scope(sqlite_settings.database_url) as db:
+        detail = work_order_detail(db, wo_id)
+    assert detail["status"] == S.APPROVAL_PENDING.value
+    assert "in: commands, profile" in detail["history"][-1]["comment"]
+    assert detail["history"][-1]["by"] == "scheduler"
