@@ -95,7 +95,7 @@ class Settings:
             profiles_file=Path(
                 env.get("CERTPUSH_PROFILES_FILE", instance / "profiles.toml")
             ).resolve(),
-            local_connectors=_on(env.get("CERTPUSH_LOCAL_CONNECTORS")),
+            local_connectors=_local_connectors(env, instance),
             emergency_push=_on(env.get("CERTPUSH_EMERGENCY_PUSH")),
             plan_max_age_hours=float(env.get("CERTPUSH_PLAN_MAX_AGE", 24)),
             min_days_left=int(env.get("CERTPUSH_MIN_DAYS_LEFT", 7)),
@@ -109,3 +109,16 @@ class Settings:
 
 def _on(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "on", "true", "yes")
+
+
+LOCAL_CONNECTORS_MARKER = "local-connectors.on"
+
+
+def _local_connectors(env, instance: Path) -> bool:
+    """CERTPUSH_LOCAL_CONNECTORS decides when set (on/off); otherwise the instance's marker
+    file, which ``certpush demo`` writes: its devices are local connectors, and the CLI
+    used on the demo instance later must be able to plan their pushes too."""
+    value = env.get("CERTPUSH_LOCAL_CONNECTORS")
+    if value is not None and value.strip():
+        return _on(value)
+    return (instance / LOCAL_CONNECTORS_MARKER).exists()

@@ -20,6 +20,7 @@ def demo(
     90 days of history) into the database."""
     import os
 
+    from data.config import LOCAL_CONNECTORS_MARKER
     from data.crypto import load_vault
     from data.db import session_scope
     from data.demo import load_demo
@@ -27,8 +28,12 @@ def demo(
     from jobs.demo_devices import nginx_binary, setup_demo_devices
     from jobs.demo_history import load_demo_history
 
-    # The demo's devices are local connectors on this host: the demo allows them.
+    # The demo's devices are local connectors on this host: the demo instance allows them
+    # (a marker file in the instance; CERTPUSH_LOCAL_CONNECTORS=off still overrides it).
     os.environ.setdefault("CERTPUSH_LOCAL_CONNECTORS", "on")
+    instance = Settings.from_env().instance_dir
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / LOCAL_CONNECTORS_MARKER).touch()
 
     settings = Settings.from_env()
     upgrade(settings.database_url)
