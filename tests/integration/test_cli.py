@@ -165,6 +165,13 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
                       "--config", str(tmp_path / "local.json"), "--as", "op")  # fmt: skip
     assert as_operator.returncode == 1
     assert "only an admin may" in as_operator.stderr  # it acts on the certpush host itself
+    from sqlalchemy import create_engine, text
+
+    with create_engine(f"sqlite:///{tmp_path / 'instance' / 'certpush.db'}").connect() as db:
+        refusals = db.execute(text("SELECT actor, target FROM audit_events "
+                                   "WHERE action = 'connector.add.refused'")).all()  # fmt: skip
+        stored = db.execute(text("SELECT count(*) FROM connectors")).scalar()
+    assert [tuple(r) for r in refusals] == [("op", "dev-local")] and stored == 0  # audited
     added = cli("connectors", "add", "dev-local", "--type", "local",
                 "--config", str(tmp_path / "local.json"), "--as", "root-admin")  # fmt: skip
     assert added.returncode == 0, added.stderr

@@ -458,3 +458,20 @@ def test_an_edited_profile_file_voids_approvals_within_a_scheduler_tick(
     assert detail["status"] == S.APPROVAL_PENDING.value
     assert "in: commands, profile" in detail["history"][-1]["comment"]
     assert detail["history"][-1]["by"] == "scheduler"
+
+
+def test_no_audit_record_no_push(sqlite_settings, device):
+    """The attempt and its audit event are written before the device is touched: when that
+    write fails (here the attempts table is gone), the push stops before the device, whose
+    folder and command log stay untouched."""
+    from sqlalchemy import text
+
+    from data.db import engine_for
+    from jobs.push import push_certificate
+
+    with engine_for(sqlite_settings.database_url).begin() as connection:
+        connection.execute(text("DROP TABLE push_attempts"))
+    with pytest.raises(Exception, match="push_attempts"):
+        push_certificate(sqlite_settings.database_url, device["vault"], device["fingerprint"],
+                         "dev", actor="adam")  # fmt: skip
+    assert list(device["folder"].iterdir()) == [] and not device["log"].exists()
