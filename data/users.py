@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from data import audit
 from data.domain.errors import AuthError, CertpushError
+from data.domain.passwords import check_password
 from data.domain.roles import Permission, Role, parse_role, require
 from data.models import User
 
 _hasher = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
-MIN_PASSWORD = 8
 
 
 @lru_cache(maxsize=1)
@@ -40,14 +40,17 @@ class UserInfo:
 def add_user(
     session: Session, username: str, role: str, password: str, now: datetime, actor: str = "cli"
 ) -> UserInfo:
-    """Create a user; refuses duplicates, odd names and short passwords with a clear message."""
+    """Create a user; refuses duplicates, odd names and weak passwords with a clear message.
+
+    The password must pass ``data.domain.passwords.check_password`` (12 characters or
+    more, not a common password, not the user name).
+    """
     if not _USERNAME.match(username):
         raise CertpushError(
             "user names are 2-64 characters of letters, digits and . _ @ - (no spaces)"
         )
     parsed_role = parse_role(role)
-    if len(password) < MIN_PASSWORD:
-        raise CertpushError(f"password too short: at least {MIN_PASSWORD} characters")
+    check_password(password, username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise CertpushError(f"user {username!r} already exists")
     user = User(

@@ -35,3 +35,7 @@ class ConfigError(CertpushError):
 
 class NotFound(CertpushError):
     """The thing asked for does not exist."""
+
+
+class WeakPasswordError(CertpushError):
+    """A new password is too short, too common or the user name itself."""

@@ -14,6 +14,9 @@ from data.domain.status import Status
 from tests import certs as c
 from tests.profiles import define
 
+# Passes the password policy (data/domain/passwords.py): 12+ characters, not common.
+PASSWORD = "s3cret pass phrase"
+
 
 @pytest.fixture
 def cli(tmp_path):
@@ -51,17 +54,18 @@ def test_commands_before_upgrade_say_what_to_do(cli):
 
 def test_users_add(cli):
     assert cli("db", "upgrade").returncode == 0
-    ok = cli(
-        "users", "add", "rita", "--role", "reviewer", "--password-stdin", stdin="s3cret-pass\n"
-    )
+    ok = cli("users", "add", "rita", "--role", "reviewer", "--password-stdin", stdin=PASSWORD)
     assert ok.returncode == 0, ok.stderr
     assert "added user rita with role reviewer" in ok.stdout
-    again = cli("users", "add", "rita", "--role", "reviewer", "--password-stdin", stdin="x" * 10)
+    again = cli("users", "add", "rita", "--role", "reviewer", "--password-stdin", stdin=PASSWORD)
     assert again.returncode == 1 and "already exists" in again.stderr
-    bad_role = cli("users", "add", "bob", "--role", "boss", "--password-stdin", stdin="x" * 10)
+    bad_role = cli("users", "add", "bob", "--role", "boss", "--password-stdin", stdin=PASSWORD)
     assert bad_role.returncode == 1 and "use one of operator" in bad_role.stderr
     short = cli("users", "add", "bob", "--role", "admin", "--password-stdin", stdin="abc")
     assert short.returncode == 1 and "too short" in short.stderr
+    common = cli("users", "add", "bob", "--role", "admin", "--password-stdin", stdin="password1234")
+    assert common.returncode == 1 and "most common passwords" in common.stderr
+    assert "password1234" not in common.stderr
 
 
 def test_import_json_shape_and_exit_code(cli, tmp_path):
