@@ -37,6 +37,12 @@ class Settings:
     emergency_push: bool = False  # CERTPUSH_EMERGENCY_PUSH=on: `push emergency` allowed
     plan_max_age_hours: float = 24.0  # preflight again at push time when older
     min_days_left: int = 7  # a certificate with fewer days left is not pushed
+    login_delay_after: int = 5  # failures before each further attempt must wait 2**(n-5) s
+    login_lock_after: int = 10  # failures before a lock (the right password refused too)
+    login_lock_minutes: int = 15
+    session_idle_minutes: int = 30  # a web session unused this long ends
+    session_max_hours: int = 12  # and none lives longer than this
+    proxy_fix: int = 0  # trusted proxies in front: X-Forwarded-For/-Proto from them count
 
     @property
     def report_folder(self) -> Path:
@@ -47,6 +53,29 @@ class Settings:
     def profiles_path(self) -> Path:
         """The administrator's device profiles (built-ins apply when it does not exist)."""
         return self.profiles_file or self.instance_dir / "profiles.toml"
+
+    @property
+    def throttle_policy(self):
+        """The login delay and lock rule with these thresholds (data/domain/throttle.py)."""
+        from data.domain.throttle import ThrottlePolicy
+
+        return ThrottlePolicy(
+            delay_after=self.login_delay_after,
+            lock_after=self.login_lock_after,
+            lock_minutes=self.login_lock_minutes,
+        )
+
+    @property
+    def session_policy(self):
+        """Web session timeouts (data/domain/sessions.py)."""
+        from datetime import timedelta
+
+        from data.domain.sessions import SessionPolicy
+
+        return SessionPolicy(
+            idle=timedelta(minutes=self.session_idle_minutes),
+            max_age=timedelta(hours=self.session_max_hours),
+        )
 
     @classmethod
     def for_folder(
@@ -99,6 +128,12 @@ class Settings:
             emergency_push=_on(env.get("CERTPUSH_EMERGENCY_PUSH")),
             plan_max_age_hours=float(env.get("CERTPUSH_PLAN_MAX_AGE", 24)),
             min_days_left=int(env.get("CERTPUSH_MIN_DAYS_LEFT", 7)),
+            login_delay_after=int(env.get("CERTPUSH_LOGIN_DELAY_AFTER", 5)),
+            login_lock_after=int(env.get("CERTPUSH_LOGIN_LOCK_AFTER", 10)),
+            login_lock_minutes=int(env.get("CERTPUSH_LOGIN_LOCK_MINUTES", 15)),
+            session_idle_minutes=int(env.get("CERTPUSH_SESSION_IDLE_MINUTES", 30)),
+            session_max_hours=int(env.get("CERTPUSH_SESSION_MAX_HOURS", 12)),
+            proxy_fix=_proxy_count(env.get("CERTPUSH_PROXY_FIX")),
             verify_processes=(
                 int(env["CERTPUSH_VERIFY_PROCESSES"])
                 if env.get("CERTPUSH_VERIFY_PROCESSES")
@@ -109,6 +144,18 @@ class Settings:
 
 def _on(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "on", "true", "yes")
+
+
+def _proxy_count(value: str | None) -> int:
+    """CERTPUSH_PROXY_FIX: a number of proxies, or on/off (on: one)."""
+    text = (value or "").strip().lower()
+    if not text or text in ("0", "off", "false", "no"):
+        return 0
+    if text.isdigit():
+        return int(text)
+    if _on(text):
+        return 1
+    raise ValueError(f"CERTPUSH_PROXY_FIX must be a number of proxies or on/off, not {value!r}")
 
 
 LOCAL_CONNECTORS_MARKER = "local-connectors.on"

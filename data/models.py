@@ -110,6 +110,41 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class UserSession(Base):
+    """A web login: the cookie holds a random token, this row its SHA-256 digest.
+
+    Checked on every request (data/sessions.py): not revoked, not idle or too old, the
+    user still active and holding the role they logged in with.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))  # the role at login
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+
+    __table_args__ = (Index("ix_user_sessions_user", "user_id", "revoked_at"),)
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per account name and per client address (data/domain/throttle.py)."""
+
+    __tablename__ = "login_throttles"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # account | address
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_login_throttles_last_failure", "last_failure_at"),)
+
+
 class AuditEvent(Base):
     """Append-only: who did what, when, to what, and why."""
 
