@@ -14,7 +14,7 @@ from dash import Dash, dcc, html
 from flask import Flask, jsonify
 
 from dashboard import ids
-from dashboard.auth import init_auth
+from dashboard.auth import form_token, init_auth
 from dashboard.components.navbar import navbar
 from data.config import Settings
 from data.domain.errors import AuthError, PermissionDenied
@@ -28,7 +28,7 @@ def _shell() -> html.Div:
         [
             dcc.Location(id=ids.URL),
             dcc.Store(id=ids.BROWSER_TZ),
-            navbar(),
+            navbar(form_token()),
             dbc.Container(dash.page_container, fluid=True, className="pb-4"),
         ]
     )

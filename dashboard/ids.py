@@ -3,6 +3,9 @@
 # shell
 URL = "url"
 NAVBAR_USER = "navbar-user"
+NAV_ACCOUNT = "nav-account"
+NAV_LOGOUT = "nav-logout"
+NAV_SIGN_OUT_EVERYWHERE = "nav-sign-out-everywhere"
 NAV_CLIENT = "nav-push-to-device-client"
 
 # overview page

@@ -8,7 +8,21 @@ from dash import html
 from dashboard import ids
 
 
-def navbar() -> dbc.Navbar:
+def _post_button(label: str, action: str, csrf: str, button_id: str) -> html.Form:
+    """A menu entry that POSTs a small form with the session's CSRF token (never a GET
+    link: a prefetch or a cross-site image must not log anyone out)."""
+    return html.Form(
+        [
+            dbc.Input(type="hidden", name="csrf", value=csrf),
+            html.Button(label, type="submit", id=button_id, className="dropdown-item"),
+        ],
+        method="post",
+        action=action,
+    )
+
+
+def navbar(csrf: str = "") -> dbc.Navbar:
+    """The top bar; ``csrf`` is the logged-in session's form token (dashboard.auth.form_token)."""
     cert_menu = dbc.DropdownMenu(
         [
             dbc.DropdownMenuItem("CERTIFICATE ACTION", header=True),
@@ -64,7 +78,23 @@ def navbar() -> dbc.Navbar:
                 dbc.Nav(
                     [
                         html.Span(id=ids.NAVBAR_USER, className="navbar-text me-3"),
-                        dbc.NavItem(dbc.NavLink("Log out", href="/logout", external_link=True)),
+                        dbc.DropdownMenu(
+                            [
+                                _post_button("Log out", "/logout", csrf, ids.NAV_LOGOUT),
+                                dbc.DropdownMenuItem(divider=True),
+                                _post_button(
+                                    "Sign out everywhere",
+                                    "/logout/everywhere",
+                                    csrf,
+                                    ids.NAV_SIGN_OUT_EVERYWHERE,
+                                ),
+                            ],
+                            label="Account",
+                            nav=True,
+                            in_navbar=True,
+                            align_end=True,
+                            id=ids.NAV_ACCOUNT,
+                        ),
                     ],
                     navbar=True,
                     className="ms-auto",
