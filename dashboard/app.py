@@ -16,6 +16,7 @@ from flask import Flask, jsonify
 from dashboard import ids
 from dashboard.auth import form_token, init_auth
 from dashboard.components.navbar import navbar
+from dashboard.security import init_security
 from data.config import Settings
 from data.domain.errors import AuthError, PermissionDenied
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         workorders,
     )
 
+    init_security(server, app.csp_hashes)
     return app
 
 

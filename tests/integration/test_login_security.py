@@ -24,6 +24,7 @@ from data.domain.sessions import token_digest
 from data.models import AuditEvent, User, UserSession
 from data.sessions import live_sessions, revoke_user_sessions
 from data.users import add_user
+from tests.integration.test_web import grid_payload
 
 PASSWORD = "correct horse battery"
 WRONG = "not the password at all"
@@ -458,7 +459,7 @@ def test_the_navbar_forms_carry_this_sessions_token(web):
     assert '"href": "/logout"' not in layout  # no GET link logs anyone out
 
 
-# --- cookies --------------------------------------------------------------------------
+# --- cookies and headers ------------------------------------------------------------------
 
 
 def _session_cookie(response) -> str:
@@ -472,4 +473,99 @@ def test_cookie_flags_over_http_and_https(web):
     client = _https_client(web)
     secure = login(client)
     assert "Secure" in _session_cookie(secure)
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
     assert _logged_in(client)
+
+
+def test_forwarded_headers_count_only_behind_a_trusted_proxy(web):
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}
+    ignored = _client(web)
+    ignored.get("/login", headers=forwarded)
+    response = login(ignored, headers=forwarded)
+    assert "Secure" not in _session_cookie(response)
+    assert "Strict-Transport-Security" not in response.headers
+    assert _audit(web)[-1].detail == "from 127.0.0.1"
+
+    _configure(web, proxy_fix=1)
+    proxied = _client(web)
+    proxied.get("/login", headers=forwarded)
+    response = login(proxied, "maya", headers=forwarded)
+    assert "Secure" in _session_cookie(response)
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert _audit(web)[-1].detail == "from 198.51.100.7"
+    assert _sessions(web)[-1].client_address == "198.51.100.7"
+
+
+def _logged_in_client(web):
+    client = _client(web)
+    login(client, "maya")
+    return client
+
+
+def test_security_headers_on_every_kind_of_response(web):
+    client = _logged_in_client(web)
+    responses = {
+        "/": client.get("/"),
+        "/login": client.get("/login"),
+        "page": client.get(PAGE),
+        "layout": client.get(DASH_LAYOUT),
+        "update": client.post(
+            "/_dash-update-component", json=grid_payload({"startRow": 0, "endRow": 5})
+        ),
+        "refused": client.post("/_dash-update-component", json={}, headers=FOREIGN),
+        "healthz": client.get("/healthz"),
+        "asset": client.get("/assets/certpush.css"),
+        "public asset": _client(web).get("/assets/vendor/bootstrap/bootstrap.min.css"),
+        "api": client.get(API),
+        "anonymous api": _client(web).get(API),
+        "missing": client.get("/no-such-page.txt"),
+    }
+    assert [responses[n].status_code for n in ("api", "asset", "update")] == [200] * 3
+    assert responses["refused"].status_code == 403
+    for name, response in responses.items():
+        headers = response.headers
+        csp = headers["Content-Security-Policy"]
+        assert csp.startswith("default-src 'self'; script-src 'self' 'sha256-"), name
+        assert "'unsafe-inline'" not in csp.split("; ")[1], name  # never for scripts
+        assert "unsafe-eval" not in csp, name
+        for directive in (
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "object-src 'none'",
+        ):
+            assert directive in csp, (name, directive)
+        assert headers["X-Frame-Options"] == "DENY", name
+        assert headers["X-Content-Type-Options"] == "nosniff", name
+        assert headers["Referrer-Policy"] == "same-origin", name
+        assert "Strict-Transport-Security" not in headers, name
+
+
+def test_hsts_only_over_https(web):
+    client = _https_client(web)
+    assert client.get("/login").headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in _client(web).get("/login").headers
+
+
+def test_every_inline_script_of_the_dash_page_is_allowed_by_hash(web):
+    response = _logged_in_client(web).get("/")
+    csp = response.headers["Content-Security-Policy"]
+    html = response.get_data(as_text=True)
+    html = re.sub(r"<!--.*?-->", "", html, flags=re.S)  # the IE notice is a comment
+    inline = [
+        body
+        for attributes, body in re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+        if body.strip() and "application/json" not in attributes
+    ]
+    assert len(inline) >= 2  # the renderer start, and Dash Pages' title callback
+    for body in inline:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+
+
+def test_the_login_page_has_no_inline_style_or_script(web):
+    html = _client(web).get("/login").get_data(as_text=True)
+    assert "style=" not in html and "<style" not in html and "<script" not in html
