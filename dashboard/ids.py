@@ -75,6 +75,7 @@ BROWSER_TZ = "browser-tz"
 NAV_WORKORDERS = "nav-workorders"
 NAV_AUDIT = "nav-audit"
 NAV_AUDIT_ITEM = "nav-audit-item"
+NAV_USERS_ITEM = "nav-users-item"
 
 # topology: push request and approvals
 TOPOLOGY_ACTION_MESSAGE = "topology-action-message"
@@ -156,3 +157,16 @@ REPORT_WEEKLY_FILE = "report-weekly-file"  # pattern: {"type": ..., "report": id
 
 def report_weekly_file(report_id: int, fmt: str) -> dict:
     return {"type": REPORT_WEEKLY_FILE, "report": report_id, "fmt": fmt}
+
+
+# Users page (admins)
+USERS_GRID = "users-grid"
+USERS_MESSAGE = "users-message"
+USERS_REFRESH = "users-refresh"
+USERS_ROLE = "users-role"
+USERS_PASSWORD = "users-password"
+USERS_DISABLE = "users-disable-btn"
+USERS_ENABLE = "users-enable-btn"
+USERS_SET_ROLE = "users-set-role-btn"
+USERS_RESET = "users-reset-password-btn"
+USERS_SIGN_OUT = "users-sign-out-btn"
