@@ -120,6 +120,9 @@ WORKORDERS_REFRESH = "workorders-refresh-btn"
 WORKORDERS_COUNT = "workorders-count"
 WORKORDERS_ERROR = "workorders-error"
 WORKORDERS_TIMELINE = "workorders-timeline"
+WORKORDERS_EVIDENCE = "workorders-evidence-btn"
+WORKORDERS_EVIDENCE_FILE = "workorders-evidence-download"
+WORKORDERS_EVIDENCE_ERROR = "workorders-evidence-error"
 
 # audit trail page
 AUDIT_GRID = "audit-grid"

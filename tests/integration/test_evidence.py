@@ -146,3 +146,28 @@ def _rewrite(source, target, facts, *, fix_manifest: bool) -> None:
         for name, data in files.items():
             pack.writestr(name, data)
     target.write_bytes(buffer.getvalue())
+
+
+def test_the_work_order_page_downloads_the_pack_for_the_roles_that_may(pushed, sqlite_settings):
+    import base64
+
+    from dashboard.app import app
+    from dashboard.callbacks.workorders import download_evidence
+    from tests.dash_calls import ActingAs
+
+    server = app.server
+    previous = server.config["CERTPUSH_SETTINGS"]
+    server.config["CERTPUSH_SETTINGS"] = sqlite_settings
+    row = [{"id": pushed["wo"].id}]
+    try:
+        with ActingAs(server, "olivia", PASSWORD):
+            data, said = download_evidence(1, row)
+        assert "Refused" in said and not isinstance(data, dict)
+        with ActingAs(server, "ravi", PASSWORD):
+            data, said = download_evidence(1, row)
+    finally:
+        server.config["CERTPUSH_SETTINGS"] = previous
+    assert said == "" and data["filename"] == f"evidence-{pushed['wo'].label}.zip"
+    pack = base64.b64decode(data["content"])
+    with zipfile.ZipFile(io.BytesIO(pack)) as z:
+        assert json.loads(z.read("manifest.json"))["work_order"] == pushed["wo"].label
