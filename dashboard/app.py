@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         reports,
         shell,
         topology,
+        users,
         verify_now,
         workorders,
     )

@@ -78,6 +78,7 @@ BROWSER_TZ = "browser-tz"
 NAV_WORKORDERS = "nav-workorders"
 NAV_AUDIT = "nav-audit"
 NAV_AUDIT_ITEM = "nav-audit-item"
+NAV_USERS_ITEM = "nav-users-item"
 
 # topology: push request and approvals
 TOPOLOGY_ACTION_MESSAGE = "topology-action-message"
@@ -122,6 +123,9 @@ WORKORDERS_REFRESH = "workorders-refresh-btn"
 WORKORDERS_COUNT = "workorders-count"
 WORKORDERS_ERROR = "workorders-error"
 WORKORDERS_TIMELINE = "workorders-timeline"
+WORKORDERS_EVIDENCE = "workorders-evidence-btn"
+WORKORDERS_EVIDENCE_FILE = "workorders-evidence-download"
+WORKORDERS_EVIDENCE_ERROR = "workorders-evidence-error"
 
 # audit trail page
 AUDIT_GRID = "audit-grid"
@@ -159,3 +163,16 @@ REPORT_WEEKLY_FILE = "report-weekly-file"  # pattern: {"type": ..., "report": id
 
 def report_weekly_file(report_id: int, fmt: str) -> dict:
     return {"type": REPORT_WEEKLY_FILE, "report": report_id, "fmt": fmt}
+
+
+# Users page (admins)
+USERS_GRID = "users-grid"
+USERS_MESSAGE = "users-message"
+USERS_REFRESH = "users-refresh"
+USERS_ROLE = "users-role"
+USERS_PASSWORD = "users-password"
+USERS_DISABLE = "users-disable-btn"
+USERS_ENABLE = "users-enable-btn"
+USERS_SET_ROLE = "users-set-role-btn"
+USERS_RESET = "users-reset-password-btn"
+USERS_SIGN_OUT = "users-sign-out-btn"

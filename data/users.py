@@ -104,3 +104,14 @@ def find_user(session: Session, username: str) -> UserInfo:
     if user is None or not user.active:
         raise AuthError(f"no active user named {username!r}")
     return UserInfo(user.id, user.username, Role(user.role))
+
+
+def hash_password(password: str) -> str:
+    """An Argon2 hash of a new password (after ``validate_password``)."""
+    return _hasher.hash(password)
+
+
+def validate_password(password: str, username: str) -> None:
+    """The policy for a new or reset password (data/domain/passwords.py), with a message
+    saying what to change."""
+    check_password(password, username)

@@ -252,7 +252,9 @@ def execute_plan(
             action=f"push.{result.outcome.value}",
             now=finished,
             target=connector_name,
-            detail=f"certificate {fingerprint}: {result.reason}",
+            detail=f"certificate {fingerprint}: {result.reason}"
+            + (f"; plan {digest}" if digest else "")
+            + f"; attempt {attempt_id}",
         )
     return PushReport(
         fingerprint,

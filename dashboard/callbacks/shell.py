@@ -45,6 +45,16 @@ def show_audit_link(_pathname: str | None) -> str:
     return "" if can(user.role, Permission.VIEW_AUDIT) else "d-none"
 
 
+@callback(Output(ids.NAV_USERS_ITEM, "className"), Input(ids.URL, "pathname"))
+def show_users_link(_pathname: str | None) -> str:
+    """A convenience only: every action of the Users page checks the role itself."""
+    try:
+        user = acting_user()
+    except AuthError:
+        return "d-none"
+    return "" if can(user.role, Permission.MANAGE_USERS) else "d-none"
+
+
 @callback(Output(ids.NAV_REPORTS, "class_name"), Input(ids.URL, "pathname"))
 def show_reports_menu(_pathname: str | None) -> str:
     """A convenience only: every report callback checks VIEW_REPORTS itself."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from dash import Input, Output, State, callback
+from dash import Input, Output, State, callback, no_update
 
 from dashboard import ids
 from dashboard.auth import require_permission, settings
@@ -120,3 +120,45 @@ def show_history(selected: list[dict] | None, browser_tz: dict | None = None) ->
         timeline(view, events, zone, verdict),
         plan_panel(plan.to_json() if plan else None, zone),  # what runs, what preflight found
     ]
+
+
+# Who may take a change's evidence away: the people who review, carry it out or answer for it.
+EVIDENCE_ROLES = (Role.REVIEWER, Role.IMPLEMENTER, Role.MANAGER, Role.ADMIN)
+
+
+@callback(
+    Output(ids.WORKORDERS_EVIDENCE_FILE, "data"),
+    Output(ids.WORKORDERS_EVIDENCE_ERROR, "children"),
+    Input(ids.WORKORDERS_EVIDENCE, "n_clicks"),
+    State(ids.WORKORDERS_GRID, "selectedRows"),
+    prevent_initial_call=True,
+)
+def download_evidence(clicks: int | None, selected: list[dict] | None) -> tuple[Any, str]:
+    """The selected work order's evidence pack (data/evidence.py); the role is checked here."""
+    from dash import dcc
+
+    from data import audit
+    from data.evidence import build_evidence, write_pack
+    from reports.evidence_pdf import evidence_pdf
+
+    if not clicks:
+        return no_update, ""
+    user = require_permission(Permission.VIEW_INVENTORY)
+    if user.role not in EVIDENCE_ROLES:
+        refusal = f"Refused: {user.username} ({user.role.value}) may not export evidence"
+        return no_update, refusal + ": reviewers, implementers, managers and admins only."
+    try:
+        wo_id = int((selected or [{}])[0]["id"])
+    except (KeyError, TypeError, ValueError):
+        return no_update, "Select a work order first."
+    now = datetime.now(UTC)
+    try:
+        with session_scope(settings().database_url) as db:
+            evidence = build_evidence(db, wo_id, now=now)
+            audit.record(db, actor=user.username, action="evidence.export", now=now,
+                         target=evidence["work_order"]["id"], detail="web download")  # fmt: skip
+    except NotFound as exc:
+        return no_update, str(exc)
+    pack = write_pack(evidence, evidence_pdf(evidence))
+    name = f"evidence-{evidence['work_order']['id']}.zip"
+    return dcc.send_bytes(pack, name), ""

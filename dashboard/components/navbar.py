@@ -72,6 +72,12 @@ def navbar(csrf: str = "") -> dbc.Navbar:
                             id=ids.NAV_AUDIT_ITEM,
                             className="d-none",
                         ),
+                        # Shown to admins by a callback; every action checks again.
+                        dbc.NavItem(
+                            dbc.NavLink("Users", href="/users"),
+                            id=ids.NAV_USERS_ITEM,
+                            className="d-none",
+                        ),
                     ],
                     navbar=True,
                 ),

@@ -103,6 +103,21 @@ def layout(**_kwargs) -> html.Div:
                 style={"height": "480px"},
             ),
             html.Div(
+                [
+                    dbc.Button(
+                        "Download evidence (ZIP: JSON + PDF)",
+                        id=ids.WORKORDERS_EVIDENCE,
+                        color="outline-secondary",
+                        size="sm",
+                        title="The plan and its digest, approvals, push attempts, "
+                        "verification and the audit events with their chain links",
+                    ),
+                    dcc.Download(id=ids.WORKORDERS_EVIDENCE_FILE),
+                    html.Span(id=ids.WORKORDERS_EVIDENCE_ERROR, className="ms-2 small"),
+                ],
+                className="mt-2",
+            ),
+            html.Div(
                 "Select a work order to see its history.",
                 id=ids.WORKORDERS_TIMELINE,
                 className="text-muted mt-3",

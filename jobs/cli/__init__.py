@@ -26,6 +26,7 @@ from jobs.cli import (
     connectors,
     db,
     demo,
+    evidence,
     keys,
     policy,
     profiles,
@@ -51,6 +52,7 @@ app.command("verify")(verify.verify_command)
 app.command("report")(reports.report_command)
 app.command("report-weekly")(reports.report_weekly_command)
 app.command("scheduler")(serve.scheduler_command)
+app.command("evidence")(evidence.evidence_command)
 
 NOUNS: dict[str, typer.Typer] = {
     "db": db.app,

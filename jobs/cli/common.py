@@ -18,10 +18,15 @@ if TYPE_CHECKING:
 
     from data.domain.roles import Permission
     from data.domain.workflow import Actor
+    from data.users import UserInfo
 
 AsUser = Annotated[
     str | None,
-    typer.Option("--as", help="Act as this certpush user (their role is checked)."),
+    typer.Option(
+        "--as",
+        help="Act as this certpush user: asks their password (or reads it from the first "
+        "line of stdin); their role is checked.",
+    ),
 ]
 
 
@@ -56,21 +61,68 @@ def require_schema(settings: Settings) -> None:
         raise fail("the database has no certpush schema yet: run 'certpush db upgrade' first")
 
 
+def _password_for(username: str) -> str:
+    """The acting user's password: asked on the terminal, or the first line of stdin when
+    it is piped (``--as`` then works like ``--password-stdin``). Never an argument: those
+    show up in ``ps`` and shell histories."""
+    import getpass
+    import sys
+
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass(f"password of {username}: ")
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    return line.rstrip("\r\n")
+
+
+def authenticated(session: Session, username: str) -> UserInfo:
+    """``--as USER``: the user proves who they are with their password (a disabled user is
+    refused). Success is audited with both identities, the certpush user and the operating
+    system user running the command; a failure is audited in its own transaction (the
+    command's is rolled back)."""
+    import sys
+
+    from data import audit
+    from data.domain.errors import AuthError
+    from data.users import authenticate
+
+    command = " ".join(sys.argv[1:3])[:120]
+    try:
+        user = authenticate(session, username, _password_for(username))
+    except AuthError:
+        from data.db import session_scope
+
+        with session_scope(Settings.from_env().database_url) as other:
+            audit.record(other, actor=shell_actor(), action="cli.login.failed", now=utc_now(),
+                         target=username[:64], detail=f"certpush {command}")  # fmt: skip
+        raise AuthError(
+            f"--as {username}: wrong user name or password (give the password on the "
+            "terminal or as the first line of stdin)"
+        ) from None
+    audit.record(session, actor=user.username, action="cli.authenticated", now=utc_now(),
+                 target=shell_actor(), detail=f"certpush {command}; operating-system user "
+                 f"{shell_actor().removeprefix('cli:')}")  # fmt: skip
+    return user
+
+
 def actor_for(session: Session, username: str | None, permission: Permission) -> str:
-    """``--as USER`` must hold the permission; without it the local shell user acts (an admin)."""
-    from data.users import acting_as
+    """``--as USER`` must prove who they are and hold the permission; without it the local
+    shell user acts (``cli:<os user>``, an admin's rights: whoever can run the CLI on the
+    server already holds the database and keys)."""
+    from data.domain.roles import require
 
     if username is None:
         return shell_actor()
-    return acting_as(session, username, permission).username
+    user = authenticated(session, username)
+    require(user.role, permission)
+    return user.username
 
 
 def actor_named(session: Session, username: str) -> Actor:
-    """The workflow actor for an existing certpush user (their role decides what they may do)."""
+    """The workflow actor for ``--as USER``, after their password (their role decides what
+    they may do)."""
     from data.domain.workflow import Actor
-    from data.users import find_user
 
-    user = find_user(session, username)
+    user = authenticated(session, username)
     return Actor(user.username, user.role.value)
 
 

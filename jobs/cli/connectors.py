@@ -13,6 +13,7 @@ from data.domain.errors import CertpushError
 from jobs.cli.common import (
     AsUser,
     actor_for,
+    authenticated,
     config_error,
     fail,
     require_schema,
@@ -54,12 +55,12 @@ def _load_config(config: Path) -> dict:
 def _actor_role(session, as_user: str | None) -> tuple[str, str]:
     """(user name, role): ``--as USER`` must manage connectors; without it the local shell
     user acts as an admin (whoever runs the CLI on the certpush host owns it anyway)."""
-    from data.domain.roles import Permission
-    from data.users import acting_as
+    from data.domain.roles import Permission, require
 
     if as_user is None:
         return shell_actor(), "admin"
-    info = acting_as(session, as_user, Permission.MANAGE_CONNECTORS)
+    info = authenticated(session, as_user)
+    require(info.role, Permission.MANAGE_CONNECTORS)
     return info.username, info.role.value
 
 

@@ -9,7 +9,7 @@ import typer
 
 from data.config import Settings
 from data.domain.errors import CertpushError
-from jobs.cli.common import fail, require_schema, shell_actor, utc_now
+from jobs.cli.common import AsUser, fail, require_schema, shell_actor, utc_now
 
 app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 
@@ -38,3 +38,104 @@ def users_add(
     except (CertpushError, ValueError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"added user {user.username} with role {user.role.value}")
+
+
+def _admin(session, as_user: str | None) -> tuple[str, str]:
+    """(actor, role) for user administration: ``--as ADMIN`` (with their password) or the
+    local shell user, who acts with an admin's rights."""
+    from jobs.cli.common import authenticated
+
+    if as_user is None:
+        return shell_actor(), "admin"
+    user = authenticated(session, as_user)
+    return user.username, user.role.value
+
+
+def _change(as_user: str | None, change) -> None:
+    from data.db import session_scope
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    try:
+        with session_scope(settings.database_url) as session:
+            actor, role = _admin(session, as_user)
+            said = change(session, actor, role)
+    except (CertpushError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(said)
+
+
+@app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every user with role and whether enabled (never a password hash)."""
+    from data.db import session_scope
+    from data.user_admin import list_users
+
+    settings = Settings.from_env()
+    require_schema(settings)
+    with session_scope(settings.database_url) as session:
+        rows = list_users(session)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps([r.to_json() for r in rows], indent=1))
+        return
+    for r in rows:
+        typer.echo(f"{r.username:24} {r.role:12} {'enabled' if r.active else 'DISABLED'}")
+
+
+@app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument()], as_user: AsUser = None) -> None:
+    """Disable a user: they cannot log in or act, and their web sessions end at once."""
+    from data.user_admin import set_enabled
+
+    _change(as_user, lambda s, a, r: set_enabled(s, name, False, actor=a, role=r, now=utc_now()))
+
+
+@app.command("enable")
+def users_enable(name: Annotated[str, typer.Argument()], as_user: AsUser = None) -> None:
+    """Enable a disabled user again."""
+    from data.user_admin import set_enabled
+
+    _change(as_user, lambda s, a, r: set_enabled(s, name, True, actor=a, role=r, now=utc_now()))
+
+
+@app.command("set-role")
+def users_set_role(
+    name: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Argument(help="operator, reviewer, implementer, manager or admin.")],
+    as_user: AsUser = None,
+) -> None:
+    """Change a user's role; their web sessions end (they log in again with the new role)."""
+    from data.user_admin import set_role
+
+    _change(as_user, lambda s, a, r: set_role(s, name, role, actor=a, role=r, now=utc_now()))
+
+
+@app.command("reset-password")
+def users_reset_password(
+    name: Annotated[str, typer.Argument()],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from stdin.")
+    ] = False,
+    as_user: AsUser = None,
+) -> None:
+    """Set a new password (with --as, the admin's own password is the first stdin line)."""
+    from data.user_admin import reset_password
+
+    def change(session, actor, role):
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+        return reset_password(session, name, password, actor=actor, role=role, now=utc_now())
+
+    _change(as_user, change)
+
+
+@app.command("sign-out")
+def users_sign_out(name: Annotated[str, typer.Argument()], as_user: AsUser = None) -> None:
+    """End every web session of a user at once (sign out everywhere)."""
+    from data.user_admin import sign_out
+
+    _change(as_user, lambda s, a, r: sign_out(s, name, actor=a, role=r, now=utc_now()))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_auth import stdin_for
 from tests.profiles import TMP
 from tests.servers import free_port_range
 
@@ -37,9 +38,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cli(env: dict[str, str], *args: str) -> str:
+def _cli(env: dict[str, str], *args: str, passwords: dict[str, str] | None = None) -> str:
+    """Run the CLI; ``--as USER`` gets USER's password from ``passwords`` (on stdin)."""
     done = subprocess.run(
         [sys.executable, "-m", "jobs.cli", *args],
+        input=stdin_for(args, passwords or {}),
         env=env,
         capture_output=True,
         text=True,
@@ -100,6 +103,7 @@ def live_server(tmp_path_factory) -> Iterator[dict]:
             "url": url,
             "demo_port": demo_port,
             "users": {u["role"]: u for u in demo["users"]},
+            "passwords": {u["username"]: u["password"] for u in demo["users"]},
             "env": env,
             "instance": instance,
         }

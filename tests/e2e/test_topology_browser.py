@@ -184,7 +184,7 @@ def test_topo001_two_hundred_endpoints_expand_into_a_grid_that_fits(page, live_s
 
 
 def _json(live_server, *args: str):
-    return json.loads(_cli(live_server["env"], *args))
+    return json.loads(_cli(live_server["env"], *args, passwords=live_server["passwords"]))
 
 
 def test_topo002_the_verdict_of_the_last_push_on_the_connector_and_in_its_history(
@@ -211,8 +211,11 @@ def test_topo002_the_verdict_of_the_last_push_on_the_connector_and_in_its_histor
     [order] = request["work_orders"]
     work_order = order["id"]
     env = live_server["env"]
-    _cli(env, "workorders", "approve", work_order, "--as", users["reviewer"]["username"])
-    _cli(env, "workorders", "implement", work_order, "--as", users["implementer"]["username"])
+    known = live_server["passwords"]
+    _cli(env, "workorders", "approve", work_order, "--as", users["reviewer"]["username"],
+         passwords=known)  # fmt: skip
+    _cli(env, "workorders", "implement", work_order, "--as", users["implementer"]["username"],
+         passwords=known)  # fmt: skip
     deadline = time.monotonic() + 30
     while True:
         orders = {o["id"]: o for o in _json(live_server, "workorders", "list", "--json")}

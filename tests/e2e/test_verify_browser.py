@@ -34,6 +34,7 @@ def test_ver001_verify_now_shows_a_match(page, live_server):
             "--as",
             admin,
             "--json",
+            passwords=live_server["passwords"],
         )
     )
     assert pushed["outcome"] in ("installed", "already_installed"), pushed

@@ -12,10 +12,13 @@ import pytest
 
 from data.domain.status import Status
 from tests import certs as c
+from tests.cli_auth import stdin_for
 from tests.profiles import define
 
 # Passes the password policy (data/domain/passwords.py): 12+ characters, not common.
 PASSWORD = "s3cret pass phrase"
+# Every user the tests here add has this password (--as asks for it).
+PASSWORDS = {n: "long-password" for n in ("root-admin", "op", "olivia", "ravi", "ines", "adam")}
 
 
 @pytest.fixture
@@ -27,7 +30,7 @@ def cli(tmp_path):
     def run(*args: str, stdin: str = "", **more: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "jobs.cli", *args],
-            input=stdin,
+            input=stdin_for(args, PASSWORDS, stdin),
             capture_output=True,
             text=True,
             env={**env, **more},

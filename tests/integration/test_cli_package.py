@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 NOUNS = (
     "db", "certs", "users", "keys", "connectors", "push", "workorders", "policy", "profiles",
 )  # fmt: skip
-TOP_LEVEL = ("import", "demo", "serve", "verify", "report", "report-weekly", "scheduler")
+TOP_LEVEL = (
+    "import", "demo", "serve", "verify", "report", "report-weekly", "scheduler", "evidence",
+)  # fmt: skip
 # Never needed to print help or list certificates; each costs tenths of a second to import.
 HEAVY = (
     "pandas",

@@ -12,6 +12,7 @@ import pytest
 
 from data.config import Settings
 from jobs.demo_devices import start_demo_devices
+from tests.cli_auth import stdin_for
 from tests.servers import free_port_range, tls_fingerprint, wait_for_fingerprint
 
 
@@ -25,12 +26,16 @@ def test_demo_devices_serve_what_a_push_installs(tmp_path, server, monkeypatch):
     monkeypatch.setenv("CERTPUSH_EMERGENCY_PUSH", "on")
     env = dict(os.environ)
 
+    passwords: dict[str, str] = {}
+
     def cli(*args: str) -> str:
         done = subprocess.run([sys.executable, "-m", "jobs.cli", *args], env=env,
-                              capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+                              input=stdin_for(args, passwords), capture_output=True, text=True,
+                              timeout=120, check=True)  # fmt: skip
         return done.stdout
 
     demo = json.loads(cli("demo", "--json"))
+    passwords.update({u["username"]: u["password"] for u in demo["users"]})
     assert demo["demo_devices_added"] == 5
     connectors = {c["name"]: c for c in json.loads(cli("connectors", "list", "--json"))}
     device = connectors["demo-payments-nginx"]

@@ -30,6 +30,7 @@ from data.users import add_user
 from data.workorders import act, claim_due, get_work_order, request_push, work_order_detail
 from jobs.plan_checks import check_plan
 from jobs.workorders import run_work_order
+from tests.cli_auth import stdin_for
 from tests.dash_calls import ActingAs, component_text
 from tests.profiles import define
 from tests.servers import make_cert_files
@@ -369,7 +370,7 @@ def test_connectors_with_free_commands_are_migrated_to_a_profile_for_review(tmp_
     assert migrated["reload"] == ["/bin/sh", "-c", "sudo nginx -s reload"]
     assert migrated["folders"] == ["/etc/nginx/tls"]
     cli_env["run"]("users", "add", "adam", "--role", "admin", "--password-stdin",
-                   stdin="long-password\n", **env)  # fmt: skip
+                   stdin=PASSWORD + "\n", **env)  # fmt: skip
     assert cli_env["run"]("profiles", "review", "migrated-old-web", "--as", "adam",
                           **env).returncode == 0  # fmt: skip
     listed = json.loads(cli_env["run"]("profiles", "list", "--json", **env).stdout)
@@ -411,6 +412,7 @@ def cli_env(sqlite_settings, tmp_path):
            "CERTPUSH_MASTER_KEY": sqlite_settings.master_key or ""}  # fmt: skip
 
     def run(*args: str, stdin: str = "", **more: str) -> subprocess.CompletedProcess[str]:
+        stdin = stdin_for(args, {"adam": PASSWORD}, stdin)
         return subprocess.run([sys.executable, "-m", "jobs.cli", *args], input=stdin,
                               capture_output=True, text=True, env={**env, **more}, timeout=120,
                               check=False)  # fmt: skip

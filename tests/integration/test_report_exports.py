@@ -35,6 +35,7 @@ from data.users import add_user
 from jobs.scheduler import last_weekly_run, weekly_report_trigger
 from jobs.weekly_report import produce_week
 from reports.exports import file_name, report_bytes, write_report
+from tests.cli_auth import stdin_for
 from tests.report_fixtures import ReportWorld
 
 SECRET = b"SEALED-SECRET-NEVER-EXPORTED"
@@ -322,9 +323,12 @@ def cli(tmp_path):
         add_user(session, "mona", "manager", "manager-pass-1", PRODUCED)
         add_user(session, "otto", "operator", "operator-pass-1", PRODUCED)
 
+    passwords = {"mona": "manager-pass-1", "otto": "operator-pass-1"}
+
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "jobs.cli", *args],
+            input=stdin_for(args, passwords),
             capture_output=True,
             text=True,
             env=env,
