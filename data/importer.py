@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from data import audit
 from data.crypto import Vault
-from data.domain.errors import CertificateParseError
+from data.domain.errors import CertificateParseError, MasterKeyMissing
 from data.domain.parsing import ParsedCertificate, ParsedKey, parse_input
 from data.domain.status import Status, StatusInputs, classify_certificate
 from data.models import Certificate, PrivateKey
 from data.queries import STATUS_COLUMNS, status_of
+from data.sealed import private_key_context
 
 BATCH = 1000
 
@@ -138,7 +139,11 @@ class _PendingKey:
 
 
 class Importer:
-    """One import run: feed it files, then ``finish`` matches keys and writes the audit event."""
+    """One import run: feed it files, then ``finish`` matches keys and writes the audit event.
+
+    With an empty keyring (no master key yet) certificates import as usual and each private
+    key is rejected with the reason and the fix: a key is never stored unsealed.
+    """
 
     def __init__(self, session: Session, vault: Vault, now: datetime, actor: str, max_bytes: int):
         self.session = session
@@ -282,7 +287,16 @@ class Importer:
             if spki in stored:
                 outcome, reason = Outcome.DUPLICATE, "this private key is already stored"
             else:
-                sealed = self.vault.seal(pending.key.pkcs8_der, context=f"private_key:{spki}")
+                try:
+                    sealed = self.vault.seal(pending.key.pkcs8_der, private_key_context(spki))
+                except MasterKeyMissing as exc:  # certificates still import without a key
+                    self.results.append(ImportResult(
+                        pending.path, pending.item, "private_key", Outcome.REJECTED,
+                        f"not stored: {exc}; then import this key again",
+                        known.fingerprint, known.common_name, known.not_after.isoformat(),
+                        known.status.value,
+                    ))  # fmt: skip
+                    continue
                 self.session.execute(
                     insert(PrivateKey),
                     [

@@ -35,3 +35,12 @@ class ConfigError(CertpushError):
 
 class NotFound(CertpushError):
     """The thing asked for does not exist."""
+
+
+class MasterKeyMissing(ConfigError):
+    """No master key is configured: sealing and opening secrets are unavailable until one is."""
+
+
+class SealedValueError(ConfigError):
+    """A sealed value cannot be opened: damaged, bound to another record, or sealed by a key
+    the keyring does not hold. The message never contains the value."""
