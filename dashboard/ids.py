@@ -4,6 +4,7 @@
 URL = "url"
 NAVBAR_USER = "navbar-user"
 NAV_CLIENT = "nav-push-to-device-client"
+MASTER_KEY_BANNER = "shell-master-key-banner"
 
 # overview page
 OVERVIEW_COUNTS = "overview-status-counts"

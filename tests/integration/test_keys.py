@@ -32,6 +32,7 @@ from data.domain.errors import SealedValueError
 from data.importer import import_paths
 from data.keyring import CONNECTOR_SECRETS, PRIVATE_KEYS, TASK_SECRETS, sealed_counts
 from data.models import AuditEvent, Connector, PrivateKey
+from data.users import add_user
 from jobs.push import push_certificate
 from tests import certs as c
 from tests.profiles import FILES
@@ -335,3 +336,39 @@ def test_a_keyring_in_the_environment_rotates_once_the_new_key_is_put_first(sqli
     opened = open_all(url, load_vault(only_new))
     assert opened.failed == [] and opened.total == 50
     assert load_vault(only_new).key_id != key_id(old.key)
+
+
+# ---------------------------------------------------------------------------- the banner
+
+
+def test_admins_and_only_they_see_the_missing_key_banner(sqlite_settings, instance):
+    from dashboard.app import app
+    from dashboard.callbacks.shell import show_master_key_banner
+    from tests.dash_calls import ActingAs, component_text
+
+    with session_scope(sqlite_settings.database_url) as db:
+        add_user(db, "adam", "admin", PASSWORD, now())
+        add_user(db, "olivia", "operator", PASSWORD, now())
+    keyless = Settings.for_folder(instance / "keyless", database_url=sqlite_settings.database_url)
+    server = app.server
+    previous = server.config["CERTPUSH_SETTINGS"]
+    try:
+        server.config["CERTPUSH_SETTINGS"] = keyless
+        with ActingAs(server, "adam", PASSWORD):
+            shown = component_text(show_master_key_banner("/"))
+        assert "No master key" in shown and "certpush keys generate" in shown
+        assert "imports of private keys and connector secrets are unavailable" in shown
+        with ActingAs(server, "olivia", PASSWORD):
+            assert show_master_key_banner("/") is None
+        with ActingAs(server, None, PASSWORD):
+            assert show_master_key_banner("/") is None
+        keyless.master_key_file.parent.mkdir(parents=True, exist_ok=True)
+        keyless.master_key_file.write_text("not a key\n")
+        with ActingAs(server, "adam", PASSWORD):
+            broken = component_text(show_master_key_banner("/"))
+        assert "The master key cannot be used" in broken and "not 32 bytes" in broken
+        server.config["CERTPUSH_SETTINGS"] = sqlite_settings
+        with ActingAs(server, "adam", PASSWORD):
+            assert show_master_key_banner("/") is None
+    finally:
+        server.config["CERTPUSH_SETTINGS"] = previous
