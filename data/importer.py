@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from data import audit
 from data.crypto import Vault
-from data.domain.errors import CertificateParseError, MasterKeyMissing
+from data.domain.errors import CertificateParseError, MasterKeyMissing, SealedValueError
 from data.domain.parsing import ParsedCertificate, ParsedKey, parse_input
 from data.domain.status import Status, StatusInputs, classify_certificate
 from data.models import Certificate, PrivateKey
@@ -264,10 +264,12 @@ class Importer:
             .order_by(Certificate.not_after.desc())
         ):
             matches.setdefault(row.spki_sha256, _known_from_row(row, self.now))
-        stored = set(
-            self.session.scalars(
-                select(PrivateKey.spki_sha256).where(PrivateKey.spki_sha256.in_(spkis))
-            )
+        stored: dict[str, bytes] = dict(
+            self.session.execute(
+                select(PrivateKey.spki_sha256, PrivateKey.sealed_pkcs8).where(
+                    PrivateKey.spki_sha256.in_(spkis)
+                )
+            ).all()
         )
         for pending in keys:
             spki = pending.key.spki_sha256
@@ -284,7 +286,7 @@ class Importer:
                     )
                 )
                 continue
-            if spki in stored:
+            if spki in stored and self._opens(spki, stored[spki]):
                 outcome, reason = Outcome.DUPLICATE, "this private key is already stored"
             else:
                 try:
@@ -297,24 +299,36 @@ class Importer:
                         known.status.value,
                     ))  # fmt: skip
                     continue
-                self.session.execute(
-                    insert(PrivateKey),
-                    [
-                        {
-                            "spki_sha256": spki,
-                            "key_type": pending.key.key_type,
-                            "key_size": pending.key.key_size,
-                            "sealed_pkcs8": sealed,
-                            "imported_at": self.now,
-                        }
-                    ],
-                )
-                stored.add(spki)
+                row = {
+                    "key_type": pending.key.key_type,
+                    "key_size": pending.key.key_size,
+                    "sealed_pkcs8": sealed,
+                    "imported_at": self.now,
+                }
                 outcome, reason = Outcome.IMPORTED, "private key stored encrypted"
+                if spki in stored:  # the stored copy would not open: this one replaces it
+                    self.session.execute(
+                        update(PrivateKey).where(PrivateKey.spki_sha256 == spki).values(**row)
+                    )
+                    reason += ", replacing a stored copy that would not open"
+                else:
+                    self.session.execute(insert(PrivateKey), [{"spki_sha256": spki, **row}])
+                stored[spki] = sealed
             result = _cert_result(pending.path, pending.item, outcome, reason, known)
             self.results.append(
                 ImportResult(**{**asdict(result), "kind": "private_key", "result": outcome})
             )
+
+    def _opens(self, spki: str, sealed: bytes) -> bool:
+        """Whether a stored key still opens (if not, importing it again repairs it); True
+        when there is no keyring to tell."""
+        try:
+            self.vault.open(sealed, private_key_context(spki))
+        except MasterKeyMissing:
+            return True
+        except SealedValueError:
+            return False
+        return True
 
     def finish(self) -> list[ImportResult]:
         """Write what is queued, match keys, record one audit event; return every result."""

@@ -316,6 +316,23 @@ def test_a_damaged_value_is_audited_and_reported_and_the_others_move(keyed, tmp_
     assert certpush(env, "keys", "retire", old.key_id.hex(), "--force").returncode == 0
 
 
+def test_importing_a_key_again_replaces_a_stored_copy_that_will_not_open(settings, tmp_path):
+    cert, key, _ = make_cert_files(tmp_path, "repaired.example")
+    vault = load_vault(settings)
+    with session_scope(settings.database_url) as db:
+        import_paths(db, vault, [cert, key], now=now(), actor="t")
+        again = import_paths(db, vault, [key], now=now(), actor="t")
+        assert again[0].result.value == "duplicate"  # it opens: nothing to repair
+        blob = db.scalar(select(PrivateKey.sealed_pkcs8))
+        db.execute(update(PrivateKey).values(sealed_pkcs8=blob[:-1] + bytes([blob[-1] ^ 1])))
+    with session_scope(settings.database_url) as db:
+        [repaired] = import_paths(db, vault, [key], now=now(), actor="t")
+    assert repaired.result.value == "imported" and "replacing a stored copy" in repaired.reason
+    with session_scope(settings.database_url) as db:
+        [(spki, blob)] = db.execute(select(PrivateKey.spki_sha256, PrivateKey.sealed_pkcs8))
+    assert vault.open(blob, f"private_key:{spki}").startswith(b"0")  # DER again
+
+
 def test_a_keyring_in_the_environment_rotates_once_the_new_key_is_put_first(sqlite_settings):
     url = sqlite_settings.database_url
     old = load_vault(sqlite_settings)
