@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -234,26 +235,39 @@ def create_key_file(path: Path, keys: tuple[bytes, ...] | None = None) -> bool:
     return True
 
 
-def write_keyring_file(path: Path, keys: tuple[bytes, ...]) -> None:
-    """Replace the key file with ``keys`` (first = current), atomically, mode 0600.
+def write_keyring_file(path: Path, keys: tuple[bytes, ...], expected: tuple[bytes, ...]) -> None:
+    """Replace the key file with ``keys`` (first = current), atomically, mode 0600, if it
+    still holds ``expected`` (what the caller read).
 
-    Written beside it and renamed over it: a reader sees the old keyring or the new one,
-    never half of one, and a crash leaves one of the two.
+    Two commands changing the keyring at once must not lose a key that already seals
+    values: the change happens under a lock beside the file and is refused when the file
+    changed since it was read. Written beside it and renamed over it: a reader sees the
+    old keyring or the new one, never half of one, and a crash leaves one of the two.
     """
     if not keys:
         raise ConfigError("refusing to write an empty keyring")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    lock = os.open(path.with_name(f".{path.name}.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(_keyring_text(keys))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if parse_keyring(path.read_text(), str(path)) != expected:
+            raise ConfigError(
+                f"{path} changed while this command ran (another keys command?): "
+                "nothing was changed; run it again"
+            )
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(_keyring_text(keys))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     finally:
-        temporary.unlink(missing_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+        os.close(lock)  # releases the lock

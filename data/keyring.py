@@ -405,7 +405,7 @@ def add_current_key(
     what they sealed. Written before any value moves, so every value opens throughout."""
     _file_keyring(settings, "put the new key first")
     keyring = vault.with_current(new_key)
-    write_keyring_file(settings.master_key_file, keyring.keys)
+    write_keyring_file(settings.master_key_file, keyring.keys, expected=vault.keys)
     older = ", ".join(k.hex() for k in keyring.key_ids[1:]) or "none"
     audit.record(session, actor=actor, action="key.rotate", now=now,
                  target=keyring.key_id.hex(),
@@ -448,7 +448,7 @@ def retire_key(
         )
     _file_keyring(settings, f"remove {retired.hex()}")
     keyring = vault.without(retired)
-    write_keyring_file(settings.master_key_file, keyring.keys)
+    write_keyring_file(settings.master_key_file, keyring.keys, expected=vault.keys)
     detail = f"{still} value(s) still sealed by it" + (" (forced)" if force else "")
     audit.record(session, actor=actor, action="key.retire", now=now, target=retired.hex(),
                  detail=detail)  # fmt: skip

@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from bench.sealed_data import fill, open_all, split
 from data.config import Settings
 from data.connectors import add_connector, bind, open_secret
-from data.crypto import create_key_file, key_id, load_vault
+from data.crypto import Vault, create_key_file, key_id, load_vault
 from data.db import session_scope
 from data.domain.errors import SealedValueError
 from data.importer import import_paths
@@ -314,6 +314,26 @@ def test_a_damaged_value_is_audited_and_reported_and_the_others_move(keyed, tmp_
     latest = audit_events(url, "key.open_failed")[-1]
     assert (latest.actor, latest.target) == ("pusher", f"connector {copied}")
     assert certpush(env, "keys", "retire", old.key_id.hex(), "--force").returncode == 0
+
+
+def test_two_commands_changing_the_key_file_at_once_never_lose_a_key(sqlite_settings):
+    """Both read the keyring; the first makes a new key current; the second, with what it
+    read, is refused instead of writing over the first one's key."""
+    from data.domain.errors import ConfigError
+    from data.keyring import add_current_key, retire_key
+
+    settings = Settings.for_folder(sqlite_settings.instance_dir,
+                                   database_url=sqlite_settings.database_url)  # fmt: skip
+    create_key_file(settings.master_key_file)
+    read_by_both = load_vault(settings)
+    with session_scope(settings.database_url) as db:
+        first = add_current_key(db, settings, read_by_both, os.urandom(32), actor="a", now=now())
+        with pytest.raises(ConfigError, match="changed while this command ran"):
+            add_current_key(db, settings, read_by_both, os.urandom(32), actor="b", now=now())
+        with pytest.raises(ConfigError, match="changed while this command ran"):
+            stale = Vault.of(os.urandom(32), read_by_both.key)  # not what the file holds
+            retire_key(db, settings, stale, read_by_both.key_id.hex(), actor="b", now=now())
+    assert load_vault(settings).keys == first.keys
 
 
 def test_importing_a_key_again_replaces_a_stored_copy_that_will_not_open(settings, tmp_path):
