@@ -53,7 +53,7 @@ def main() -> None:
             f'[profiles.bench-files]\nlayout = "separate"\nfolders = ["{root.resolve()}"]\n'
         )
         upgrade(settings.database_url)
-        vault = load_vault(settings)[0]
+        vault = load_vault(settings)
         now = datetime.now(UTC)
         certs = [make_cert_files(root / "in", f"c{i}.example") for i in range(args.runs)]
         with session_scope(settings.database_url) as db:

@@ -247,12 +247,13 @@ def fresh_instance(workdir: Path, name: str) -> Path:
     """A new instance folder with the schema, made the way an operator makes one (the CLI)."""
     instance = workdir / name
     run_cli(["db", "upgrade"], instance, workdir)
+    run_cli(["keys", "generate"], instance, workdir)
     return instance
 
 
 def in_process_import(folder: Path, instance: Path) -> Run:
     settings = Settings.from_env({"CERTPUSH_INSTANCE": str(instance)})
-    vault, _created = load_vault(settings, create=True)
+    vault = load_vault(settings)
     began = time.perf_counter()
     with session_scope(settings.database_url) as session:
         results = import_paths(

@@ -57,7 +57,7 @@ def main() -> None:
         root = Path(tmp)
         settings = Settings.for_folder(root, master_key=generate_master_key())
         upgrade(settings.database_url)
-        vault = load_vault(settings)[0]
+        vault = load_vault(settings)
         pki = Pki.make(now, ["*.bench.test"], cn="*.bench.test")
         inventory = root / "inventory"
         inventory.mkdir()

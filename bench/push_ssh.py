@@ -52,7 +52,7 @@ def main() -> None:
         root = Path(tmp)
         settings = Settings.for_folder(root, master_key=generate_master_key())
         upgrade(settings.database_url)
-        vault = load_vault(settings)[0]
+        vault = load_vault(settings)
         tls = root / "device"
         cert0, key0, _ = make_cert_files(tls, "bench.example", stem="site")
         candidates = [make_cert_files(root / "new", "bench.example", stem=f"c{i}") for i in (1, 2)]

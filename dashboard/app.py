@@ -30,6 +30,8 @@ def _shell() -> html.Div:
             dcc.Location(id=ids.URL),
             dcc.Store(id=ids.BROWSER_TZ),
             navbar(form_token()),
+            # Filled for admins only, server-side, when there is no usable master key.
+            dbc.Container(id=ids.MASTER_KEY_BANNER, fluid=True),
             dbc.Container(dash.page_container, fluid=True, className="pb-4"),
         ]
     )

@@ -7,6 +7,7 @@ NAV_ACCOUNT = "nav-account"
 NAV_LOGOUT = "nav-logout"
 NAV_SIGN_OUT_EVERYWHERE = "nav-sign-out-everywhere"
 NAV_CLIENT = "nav-push-to-device-client"
+MASTER_KEY_BANNER = "shell-master-key-banner"
 
 # overview page
 OVERVIEW_COUNTS = "overview-status-counts"

@@ -43,6 +43,7 @@ from data.models import (
 from data.profiles import book_for
 from data.push_plans import FILE_TYPES, check_paths, refresh_plans
 from data.push_verdicts import last_pushes
+from data.sealed import open_sealed
 
 SPEC_GROUP = "certpush.connector_specs"
 MAX_ENDPOINTS = 10_000
@@ -441,12 +442,16 @@ def get_connector(session: Session, name: str) -> ConnectorInfo:
     return _info(session, _connector(session, name))
 
 
-def open_secret(session: Session, vault: Vault, name: str) -> bytes | None:
-    """The connector's secret in the clear, for the push process only; never log it."""
+def open_secret(
+    session: Session, vault: Vault, name: str, *, actor: str = "certpush"
+) -> bytes | None:
+    """The connector's secret in the clear, for the push process only; never log it.
+    One that will not open is audited (data/sealed.py) and raises SealedValueError."""
     row = _connector(session, name)
     if row.sealed_secret is None:
         return None
-    return vault.open(row.sealed_secret, secret_context(row.id))
+    return open_sealed(session, vault, row.sealed_secret, secret_context(row.id),
+                       target=f"connector {name}", actor=actor)  # fmt: skip
 
 
 def is_bound(session: Session, certificate_id: int, connector_id: int) -> bool:

@@ -14,16 +14,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from data import audit
 from data.crypto import Vault
-from data.domain.errors import CertificateParseError
+from data.domain.errors import CertificateParseError, MasterKeyMissing, SealedValueError
 from data.domain.parsing import ParsedCertificate, ParsedKey, parse_input
 from data.domain.status import Status, StatusInputs, classify_certificate
 from data.models import Certificate, PrivateKey
 from data.queries import STATUS_COLUMNS, status_of
+from data.sealed import private_key_context
 
 BATCH = 1000
 
@@ -138,7 +139,11 @@ class _PendingKey:
 
 
 class Importer:
-    """One import run: feed it files, then ``finish`` matches keys and writes the audit event."""
+    """One import run: feed it files, then ``finish`` matches keys and writes the audit event.
+
+    With an empty keyring (no master key yet) certificates import as usual and each private
+    key is rejected with the reason and the fix: a key is never stored unsealed.
+    """
 
     def __init__(self, session: Session, vault: Vault, now: datetime, actor: str, max_bytes: int):
         self.session = session
@@ -259,10 +264,12 @@ class Importer:
             .order_by(Certificate.not_after.desc())
         ):
             matches.setdefault(row.spki_sha256, _known_from_row(row, self.now))
-        stored = set(
-            self.session.scalars(
-                select(PrivateKey.spki_sha256).where(PrivateKey.spki_sha256.in_(spkis))
-            )
+        stored: dict[str, bytes] = dict(
+            self.session.execute(
+                select(PrivateKey.spki_sha256, PrivateKey.sealed_pkcs8).where(
+                    PrivateKey.spki_sha256.in_(spkis)
+                )
+            ).all()
         )
         for pending in keys:
             spki = pending.key.spki_sha256
@@ -279,28 +286,49 @@ class Importer:
                     )
                 )
                 continue
-            if spki in stored:
+            if spki in stored and self._opens(spki, stored[spki]):
                 outcome, reason = Outcome.DUPLICATE, "this private key is already stored"
             else:
-                sealed = self.vault.seal(pending.key.pkcs8_der, context=f"private_key:{spki}")
-                self.session.execute(
-                    insert(PrivateKey),
-                    [
-                        {
-                            "spki_sha256": spki,
-                            "key_type": pending.key.key_type,
-                            "key_size": pending.key.key_size,
-                            "sealed_pkcs8": sealed,
-                            "imported_at": self.now,
-                        }
-                    ],
-                )
-                stored.add(spki)
+                try:
+                    sealed = self.vault.seal(pending.key.pkcs8_der, private_key_context(spki))
+                except MasterKeyMissing as exc:  # certificates still import without a key
+                    self.results.append(ImportResult(
+                        pending.path, pending.item, "private_key", Outcome.REJECTED,
+                        f"not stored: {exc}; then import this key again",
+                        known.fingerprint, known.common_name, known.not_after.isoformat(),
+                        known.status.value,
+                    ))  # fmt: skip
+                    continue
+                row = {
+                    "key_type": pending.key.key_type,
+                    "key_size": pending.key.key_size,
+                    "sealed_pkcs8": sealed,
+                    "imported_at": self.now,
+                }
                 outcome, reason = Outcome.IMPORTED, "private key stored encrypted"
+                if spki in stored:  # the stored copy would not open: this one replaces it
+                    self.session.execute(
+                        update(PrivateKey).where(PrivateKey.spki_sha256 == spki).values(**row)
+                    )
+                    reason += ", replacing a stored copy that would not open"
+                else:
+                    self.session.execute(insert(PrivateKey), [{"spki_sha256": spki, **row}])
+                stored[spki] = sealed
             result = _cert_result(pending.path, pending.item, outcome, reason, known)
             self.results.append(
                 ImportResult(**{**asdict(result), "kind": "private_key", "result": outcome})
             )
+
+    def _opens(self, spki: str, sealed: bytes) -> bool:
+        """Whether a stored key still opens (if not, importing it again repairs it); True
+        when there is no keyring to tell."""
+        try:
+            self.vault.open(sealed, private_key_context(spki))
+        except MasterKeyMissing:
+            return True
+        except SealedValueError:
+            return False
+        return True
 
     def finish(self) -> list[ImportResult]:
         """Write what is queued, match keys, record one audit event; return every result."""

@@ -19,16 +19,16 @@ from data.models import Task
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 STALE_AFTER = timedelta(minutes=10)
-_SECRET_CONTEXT = "task-secret"
+TASK_SECRET_CONTEXT = "task-secret"  # the associated data of every sealed task secret
 
 
 def seal_task_secret(vault: Vault, secret: bytes) -> str:
     """A secret handed from the web process to a task, never stored in the clear."""
-    return base64.b64encode(vault.seal(secret, _SECRET_CONTEXT)).decode()
+    return base64.b64encode(vault.seal(secret, TASK_SECRET_CONTEXT)).decode()
 
 
 def open_task_secret(vault: Vault, sealed: str) -> bytes:
-    return vault.open(base64.b64decode(sealed), _SECRET_CONTEXT)
+    return vault.open(base64.b64decode(sealed), TASK_SECRET_CONTEXT)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from data.config import Settings
 from data.connectors import open_secret
-from data.crypto import Vault, load_vault
+from data.crypto import Vault
 from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.models import Certificate, Connector
@@ -29,6 +29,7 @@ from data.push_plans import (
     record_preflight,
     refresh_plans,
 )
+from jobs.keyring import job_vault
 from jobs.preflight import run_preflight, system_roots
 from jobs.push import material_for
 
@@ -116,7 +117,9 @@ def is_stale(plan: PlanView, now: datetime, max_age: timedelta) -> bool:
 def preflight_pending() -> None:
     """Scheduler job: check the plans pinned since the last tick."""
     settings = Settings.from_env()
-    vault, _ = load_vault(settings, create=True)
+    vault = job_vault(settings)
+    if vault is None:
+        return
     with session_scope(settings.database_url) as session:
         waiting = plans_awaiting_preflight(session, limit=MAX_PER_TICK)
     for plan_id in waiting:

@@ -36,6 +36,7 @@ from data.domain.status import is_expired
 from data.models import Certificate, Connector, PrivateKey, PushAttempt
 from data.profiles import book_for
 from data.push_plans import FILE_TYPES, PlanError, chain_of, plan_body
+from data.sealed import open_sealed, private_key_context
 from jobs.connectors.base import (
     FailureClass,
     InstallOutcome,
@@ -94,7 +95,9 @@ def material_for(session: Session, vault: Vault, cert: Certificate) -> Material:
             "this certificate has no private key in certpush: import its key first "
             "(PEM, PKCS#8 or PKCS#12)"
         )
-    pkcs8 = vault.open(key_row.sealed_pkcs8, f"private_key:{key_row.spki_sha256}")
+    spki = key_row.spki_sha256
+    pkcs8 = open_sealed(session, vault, key_row.sealed_pkcs8, private_key_context(spki),
+                        target=f"private key {spki}", actor="certpush")  # fmt: skip
     key_pem = serialization.load_der_private_key(pkcs8, None).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -2,6 +2,7 @@
 
 It carries out tasks the web process queued (connection tests, pushes), runs the
 verification sweeps and the weekly report, and keeps a heartbeat in its log.
+It does not start without a master key (it never makes one: ``certpush keys generate``).
 Exactly one of these runs: gunicorn workers never start a scheduler (see STACK.md).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -16,6 +18,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from data.config import Settings
+from data.crypto import master_key_problem
 from data.db import engine_for
 from data.domain.errors import CertpushError
 from data.domain.periods import zone
@@ -138,13 +141,23 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
     return scheduler
 
 
+def refuse_without_key(settings: Settings) -> None:
+    """Sealed start: without a usable master key the scheduler exits before it writes
+    anything or starts a job (pushes, preflight and connection tests all need the key)."""
+    problem = master_key_problem(settings)
+    if problem is not None:
+        print(f"error: {problem}; the scheduler does not start without it", file=sys.stderr)
+        sys.exit(1)
+
+
 def main() -> None:
+    settings = Settings.from_env()
+    refuse_without_key(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # APScheduler logs every run of the sub-second polling jobs: keep only its warnings.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     for chatty in ("kaleido", "choreographer"):  # a line per chart image otherwise
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    settings = Settings.from_env()
     reconcile_at_start(settings)  # before anything new is claimed
     book = load_book(settings)  # a broken profiles file is said at start, with its lines
     if book.error is not None:

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from data.config import Settings
-from data.crypto import Vault, load_vault
-from data.db import session_scope
+from data.crypto import Vault
+from data.db import engine_for, session_scope
 from data.domain.connector_specs import EndpointSpec
-from data.domain.errors import CertpushError
-from data.tasks import claim_next, finish_task, open_task_secret
+from data.domain.errors import CertpushError, SealedValueError
+from data.sealed import record_open_failure
+from data.tasks import TASK_SECRET_CONTEXT, claim_next, finish_task, open_task_secret
 from jobs.connectors.registry import connector_class
+from jobs.keyring import job_vault
 
 log = logging.getLogger("certpush.tasks")
 MAX_PER_TICK = 20
@@ -70,6 +72,10 @@ def run_one_task(database_url: str, vault: Vault) -> bool:
         result = handler(vault, payload)
     except KeyError:
         result = {"ok": False, "message": f"unknown task kind {kind!r}"}
+    except SealedValueError as exc:
+        record_open_failure(engine_for(database_url), target=f"task {task_id} ({kind})",
+                            context=TASK_SECRET_CONTEXT, error=exc, actor="scheduler")  # fmt: skip
+        result = {"ok": False, "message": str(exc)}
     except CertpushError as exc:
         result = {"ok": False, "message": str(exc)}
     except Exception as exc:  # the task is answered whatever happens
@@ -83,7 +89,9 @@ def run_one_task(database_url: str, vault: Vault) -> bool:
 def drain_tasks() -> None:
     """Scheduler job (module level, so APScheduler can store it): run what is queued."""
     settings = Settings.from_env()
-    vault, _ = load_vault(settings, create=True)
+    vault = job_vault(settings)
+    if vault is None:
+        return
     for _ in range(MAX_PER_TICK):
         if not run_one_task(settings.database_url, vault):
             return

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from data.config import Settings
-from data.crypto import Vault, load_vault
+from data.crypto import Vault
 from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.domain.profiles import ProfileBook
@@ -25,6 +25,7 @@ from data.profiles import book_for
 from data.push_plans import get_plan, stale_plan, void_claimed
 from data.workorders import claim_due, finish_push, reconcile_interrupted
 from jobs.connectors.base import InstallOutcome
+from jobs.keyring import job_vault
 from jobs.plan_checks import check_plan, is_stale
 from jobs.push import execute_plan
 
@@ -107,7 +108,9 @@ def dispatch_due_work_orders() -> None:
         capacity = settings.push_parallelism - len(_in_flight)
     if capacity <= 0:
         return
-    vault, _ = load_vault(settings, create=True)
+    vault = job_vault(settings)
+    if vault is None:
+        return
     with session_scope(settings.database_url) as session:
         claimed = claim_due(
             session,

@@ -97,7 +97,7 @@ def settings(request, instance: Path) -> Iterator[Settings]:
 
 @pytest.fixture
 def vault(settings: Settings) -> Vault:
-    return load_vault(settings)[0]
+    return load_vault(settings)
 
 
 @pytest.fixture

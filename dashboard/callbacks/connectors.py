@@ -129,9 +129,7 @@ def test_connection(
     }
     try:
         if secret:
-            payload["sealed_secret"] = seal_task_secret(
-                load_vault(app_settings)[0], secret.encode()
-            )
+            payload["sealed_secret"] = seal_task_secret(load_vault(app_settings), secret.encode())
         with session_scope(app_settings.database_url) as db:
             task_id = queue_task(db, "connector.test", payload, actor=user.username, now=_now())
     except CertpushError as exc:
@@ -207,7 +205,7 @@ def save_connector(
     app_settings = settings()
     now = _now()
     try:
-        vault = load_vault(app_settings)[0]
+        vault = load_vault(app_settings, required=bool(secret))  # it seals the secret
         with session_scope(app_settings.database_url) as db:
             info = add_connector(
                 db,

@@ -60,7 +60,7 @@ def import_uploads(
     now = datetime.now(UTC)
     passwords = [password.encode()] if password else []
     try:
-        vault = load_vault(app_settings)[0]
+        vault = load_vault(app_settings, required=False)  # keys are refused without it
         with session_scope(app_settings.database_url) as db:
             importer = Importer(db, vault, now, user.username, app_settings.max_file_bytes)
             for name, content in zip(filenames, contents, strict=False):

@@ -1,5 +1,5 @@
 """Callbacks of the page shell: who is logged in, the browser's time zone, the menu
-entries a role may use, and the overview counts."""
+entries a role may use, the missing master key banner (admins) and the overview counts."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 
 from dashboard import ids
 from dashboard.auth import acting_user, require_permission, settings
+from dashboard.components.key_banner import master_key_banner
 from dashboard.components.status import status_badge
+from data.crypto import master_key_problem
 from data.db import session_scope
-from data.domain.errors import AuthError
-from data.domain.roles import Permission, can
+from data.domain.errors import AuthError, MasterKeyMissing
+from data.domain.roles import Permission, Role, can
 from data.queries import status_counts
 
 
@@ -63,6 +65,22 @@ def show_reports_menu(_pathname: str | None) -> str:
     except AuthError:
         return "d-none"
     return "" if can(user.role, Permission.VIEW_REPORTS) else "d-none"
+
+
+@callback(Output(ids.MASTER_KEY_BANNER, "children"), Input(ids.URL, "pathname"))
+def show_master_key_banner(_pathname: str | None) -> dbc.Alert | None:
+    """Admins, and only they, are told on every page when the server has no usable master
+    key; the key is looked for here, on the server, at each page load."""
+    try:
+        user = acting_user()
+    except AuthError:
+        return None
+    if user.role != Role.ADMIN:
+        return None
+    problem = master_key_problem(settings())
+    if problem is None:
+        return None
+    return master_key_banner(isinstance(problem, MasterKeyMissing), str(problem))
 
 
 @callback(Output(ids.OVERVIEW_COUNTS, "children"), Input(ids.URL, "pathname"))

@@ -39,3 +39,12 @@ class NotFound(CertpushError):
 
 class WeakPasswordError(CertpushError):
     """A new password is too short, too common or the user name itself."""
+
+
+class MasterKeyMissing(ConfigError):
+    """No master key is configured: sealing and opening secrets are unavailable until one is."""
+
+
+class SealedValueError(ConfigError):
+    """A sealed value cannot be opened: damaged, bound to another record, or sealed by a key
+    the keyring does not hold. The message never contains the value."""

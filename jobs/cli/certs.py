@@ -27,6 +27,7 @@ def import_command(
     """Import certificates (PEM, DER, PKCS#12) and private keys (PKCS#8, traditional PEM).
 
     Exit code 0 when every input was handled (imported, duplicate or rejected with a reason).
+    Private keys need the master key: without one they are rejected, certificates still import.
     """
     from data.crypto import load_vault
     from data.db import session_scope
@@ -42,12 +43,10 @@ def import_command(
             ]
         except OSError as exc:
             raise fail(f"cannot read the password file {password_file}: {exc.strerror}") from None
-    try:
-        vault, created = load_vault(settings, create=True)
+    try:  # without a master key certificates import; private keys are refused, said below
+        vault = load_vault(settings, required=False)
     except CertpushError as exc:
         raise fail(str(exc)) from None
-    if created:
-        typer.echo(f"created a new master key file at {settings.master_key_file}", err=True)
     files = list(expand_paths(paths))
     show_progress = not as_json and sys.stderr.isatty() and len(files) > 50
     with (
@@ -82,6 +81,8 @@ def import_command(
         typer.echo(line)
     counts = {o.value: sum(r.result is o for r in results) for o in Outcome}
     typer.echo(", ".join(f"{n} {name}" for name, n in counts.items()), err=True)
+    if vault.missing and any(r.kind == "private_key" for r in results):
+        typer.echo(f"warning: private keys were not stored: {vault.missing}", err=True)
 
 
 @app.command("list")

@@ -93,7 +93,10 @@ def connectors_add(
     raw = _load_config(config)
     secret, kind = _read_secret(raw, config.parent)
     endpoints = raw.pop("endpoints", [])
-    vault, _ = load_vault(settings, create=True)
+    try:  # the key seals a credential; a connector without one needs none
+        vault = load_vault(settings, required=secret is not None)
+    except CertpushError as exc:
+        raise fail(str(exc)) from None
     actor = as_user or shell_actor()
     try:
         with session_scope(settings.database_url) as session:
@@ -140,7 +143,10 @@ def connectors_update(
     raw = _load_config(config)
     secret, kind = _read_secret(raw, config.parent)
     endpoints = raw.pop("endpoints", None)
-    vault, _ = load_vault(settings, create=True)
+    try:  # the key seals a credential; a connector without one needs none
+        vault = load_vault(settings, required=secret is not None)
+    except CertpushError as exc:
+        raise fail(str(exc)) from None
     actor = as_user or shell_actor()
     try:
         with session_scope(settings.database_url) as session:
@@ -234,7 +240,7 @@ def _implementation(session, vault, name: str):
     info = get_connector(session, name)
     return connector_class(info.type)(
         settings=info.settings,
-        secret=open_secret(session, vault, name),
+        secret=open_secret(session, vault, name, actor=shell_actor()),
         secret_kind=info.secret_kind,
         endpoints=info.endpoints,
     )
@@ -252,7 +258,7 @@ def connectors_test(
     settings = Settings.from_env()
     require_schema(settings)
     try:
-        vault, _ = load_vault(settings)
+        vault = load_vault(settings, required=False)  # needed only to open a credential
         with session_scope(settings.database_url) as session:
             connector = _implementation(session, vault, name)
     except CertpushError as exc:

@@ -21,7 +21,7 @@ def demo(
     import os
 
     from data.config import LOCAL_CONNECTORS_MARKER
-    from data.crypto import load_vault
+    from data.crypto import create_key_file, load_vault
     from data.db import session_scope
     from data.demo import load_demo
     from data.schema import upgrade
@@ -37,7 +37,10 @@ def demo(
 
     settings = Settings.from_env()
     upgrade(settings.database_url)
-    vault, created = load_vault(settings, create=True)
+    # The first demo makes the instance's master key (the one place besides `keys
+    # generate` that does); later runs, or a key in CERTPUSH_MASTER_KEY, use what is there.
+    created = not settings.master_key and create_key_file(settings.master_key_file)
+    vault = load_vault(settings)
     now = utc_now()
     with session_scope(settings.database_url) as session:
         summary = load_demo(session, vault, now)

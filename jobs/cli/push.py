@@ -36,7 +36,7 @@ def push_emergency(
     require_schema(settings)
     owner = f"cli:{socket.gethostname()}:{os.getpid()}"
     try:
-        vault, _ = load_vault(settings)
+        vault = load_vault(settings)
         with session_scope(settings.database_url) as session:
             actor = actor_named(session, as_user)
             view, plan = start_emergency(

@@ -62,7 +62,7 @@ def web(sqlite_settings, tmp_path):
     (files / "shop.pem").write_bytes(c.pem(cert))
     (files / "shop.key").write_bytes(c.key_pem(key))
     (files / "other.pem").write_bytes(c.pem(c.make_cert("<b>other</b>.example")[0]))
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     with session_scope(sqlite_settings.database_url) as db:
         for username, role in USERS.items():
             add_user(db, username, role, PASSWORD, now)

@@ -52,7 +52,7 @@ def _script(folder: Path, name: str, argv: list[str]) -> None:
 
 def _push(settings, tmp_path, sshd, key_path, profile, files, port, new) -> str:
     cert, key, fingerprint = new
-    vault = load_vault(settings)[0]
+    vault = load_vault(settings)
     now = datetime.now(UTC)
     with session_scope(settings.database_url) as db:
         import_paths(db, vault, [cert, key], now=now, actor="t")

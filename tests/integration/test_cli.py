@@ -80,6 +80,7 @@ def test_import_json_shape_and_exit_code(cli, tmp_path):
     (inputs / "junk.txt").write_text("hello")
     (tmp_path / "passwords").write_text("pw\n")
     assert cli("db", "upgrade").returncode == 0
+    assert cli("keys", "generate").returncode == 0
     result = cli("import", str(inputs), "--password-file", str(tmp_path / "passwords"), "--json")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -139,6 +140,7 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
     (tmp_path / "cert.pem").write_bytes(c.pem(cert) + c.key_pem(key))
     fingerprint = cert.fingerprint(c.hashes.SHA256()).hex()
     assert cli("db", "upgrade").returncode == 0
+    assert cli("keys", "generate").returncode == 0
     assert cli("import", str(tmp_path / "cert.pem")).returncode == 0
     for name, role in (("root-admin", "admin"), ("op", "operator")):
         cli("users", "add", name, "--role", role, "--password-stdin", stdin="long-password\n")
@@ -235,6 +237,7 @@ def test_workflow_from_the_command_line(cli, tmp_path):
     (tmp_path / "c.pem").write_bytes(c.pem(cert) + c.key_pem(key))
     fingerprint = cert.fingerprint(c.hashes.SHA256()).hex()
     assert cli("db", "upgrade").returncode == 0
+    assert cli("keys", "generate").returncode == 0
     cli("import", str(tmp_path / "c.pem"))
     for name, role in (
         ("olivia", "operator"),

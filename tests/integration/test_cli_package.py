@@ -131,7 +131,11 @@ def test_both_entry_points_run(command, env):
     if not Path(command[0]).exists():
         pytest.skip("no certpush console script beside this interpreter")
     result = subprocess.run(
-        [*command, "keys", "generate"], env=env, capture_output=True, text=True, timeout=60
+        [*command, "keys", "generate", "--print"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}=?\n", result.stdout)

@@ -66,7 +66,7 @@ def test_entry_point_connector_is_discovered_and_used(sqlite_settings, tmp_path,
 
     cert, key = c.make_cert("plugin.example")
     (tmp_path / "p.pem").write_bytes(c.pem(cert) + c.key_pem(key))
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     now = datetime.now(UTC)
     store = tmp_path / "store.txt"
     with session_scope(sqlite_settings.database_url) as db:

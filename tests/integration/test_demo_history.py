@@ -121,7 +121,7 @@ def test_gray_and_mid_purple_are_explained_by_history(sqlite_settings):
 
     settings = sqlite_settings
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-    make_demo(settings, load_vault(settings)[0], now)
+    make_demo(settings, load_vault(settings), now)
     with session_scope(settings.database_url) as db:
         certs = {r.common_name: r for r in certificate_page(db, now=now, start=0, end=100).rows}
 
@@ -167,7 +167,7 @@ def test_same_now_same_history(tmp_path):
     def story(folder: Path) -> list[tuple]:
         settings = Settings.for_folder(folder, master_key=generate_master_key())
         upgrade(settings.database_url)
-        make_demo(settings, load_vault(settings)[0], now)
+        make_demo(settings, load_vault(settings), now)
         with session_scope(settings.database_url) as db:
             return [
                 (w.id, w.status, w.reason.replace(str(folder), ""), w.pushed_at, w.verification)

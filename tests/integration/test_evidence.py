@@ -44,7 +44,7 @@ def pushed(sqlite_settings, tmp_path):
     nginx = PrivateNginx(tmp_path / "nginx")
     nginx.add_site(port, old_cert, old_key)
     nginx.start()
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     profile = nginx_profile(nginx, "evidence-nginx", folders=[str(tls)])
     with session_scope(sqlite_settings.database_url) as db:
         for name, role in USERS.items():

@@ -237,7 +237,7 @@ def test_cryptography_vectors_corpus(sqlite_settings, tmp_path, capsys):
     from data.crypto import load_vault
 
     root = _vectors_root()
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     results = run_import(
         sqlite_settings,
         vault,

@@ -54,7 +54,7 @@ def device(tmp_path, sqlite_settings):
     cert_a, key_a, fp_a = make_cert_files(tls, "device.example", stem="site")
     staging = tmp_path / "new"
     cert_b, key_b, fp_b = make_cert_files(staging, "device.example", stem="renewed")
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     with session_scope(sqlite_settings.database_url) as db:
         import_paths(db, vault, [cert_b, key_b], now=NOW(), actor="test")
     port = free_port()
@@ -109,7 +109,7 @@ def ssh_settings(
 
 
 def make_connector(settings_obj, device, name, type_name, settings, secret=None, kind=None):
-    vault = load_vault(settings_obj)[0]
+    vault = load_vault(settings_obj)
     with session_scope(settings_obj.database_url) as db:
         add_connector(
             db,
@@ -128,7 +128,7 @@ def make_connector(settings_obj, device, name, type_name, settings, secret=None,
 
 
 def push(settings_obj, device, name):
-    vault = load_vault(settings_obj)[0]
+    vault = load_vault(settings_obj)
     return push_certificate(
         settings_obj.database_url, vault, device.new_fingerprint, name, actor="test"
     )
@@ -292,7 +292,7 @@ def test_revoked_expired_and_keyless_certificates_are_refused(sqlite_settings, d
         push(sqlite_settings, device, "web-local")
     expired_cert, expired_key, fp = make_cert_files(tmp_path / "old", "old.example", days=-2)
     lonely, _, lonely_fp = make_cert_files(tmp_path / "nokey", "nokey.example")
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     with session_scope(sqlite_settings.database_url) as db:
         import_paths(db, vault, [expired_cert, expired_key, lonely], now=NOW(), actor="t")
         bind(db, "web-local", fp, actor="t", now=NOW())

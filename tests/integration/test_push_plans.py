@@ -55,7 +55,7 @@ def device(sqlite_settings, tmp_path):
     folder.mkdir()
     cert, key, fingerprint = make_cert_files(tmp_path / "inventory", "plan.example")
     profile = define("plan-log", reload=["sh", "-c", f"echo v1 >> {log}"])
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     with session_scope(sqlite_settings.database_url) as db:
         for name, role in USERS.items():
             add_user(db, name, role, PASSWORD, now())

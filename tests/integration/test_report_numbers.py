@@ -275,7 +275,7 @@ def test_real_push_decided_by_its_first_sweep_and_never_redecided(sqlite_setting
             claimed = claim_due(db, owner="test", now=now, grace=timedelta(hours=1),
                                 lease=timedelta(minutes=5), limit=5)  # fmt: skip
         assert claimed == [wo.id]
-        vault = load_vault(sqlite_settings)[0]
+        vault = load_vault(sqlite_settings)
         assert run_work_order(url, vault, wo.id, "test") is True
         first = run_sweep(url, timeout=3, settle_seconds=0)
         assert first.summary == {"mismatch": 1}

@@ -53,7 +53,7 @@ def web(sqlite_settings, tmp_path):
     (files / "shop.pem").write_bytes(c.pem(cert))
     (files / "shop.key").write_bytes(c.key_pem(key))
     (files / "lonely.pem").write_bytes(c.pem(lonely))
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     fingerprint = cert.fingerprint(hashes.SHA256()).hex()
     with session_scope(sqlite_settings.database_url) as db:
         add_user(db, "olivia", "operator", PASSWORD, now)

@@ -273,7 +273,7 @@ class Device:
 
 def make_device(sqlite_settings, tmp_path, *, reload_command=None, extra_endpoints=()) -> Device:
     """nginx serving certificate A from tls/site.*; a local connector bound to certificate B."""
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     tls = tmp_path / "device" / "tls"
     cert_a, key_a, fp_a = make_cert_files(tls, "device.example", stem="site")
     cert_b, key_b, fp_b = make_cert_files(tmp_path / "new", "device.example", stem="renewed")
@@ -329,7 +329,7 @@ def push_with_work_order(dev: Device, *, reloads: bool = True) -> int:
     old certificate, so "one handshake saw B" is not enough before a deciding sweep.
     """
     wo_id = approved_work_order(dev.settings, dev.new)
-    vault = load_vault(dev.settings)[0]
+    vault = load_vault(dev.settings)
     workers = dev.nginx.worker_pids()
     report = push_certificate(
         dev.settings.database_url, vault, dev.new, "web-local", actor="t", work_order_id=wo_id

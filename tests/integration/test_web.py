@@ -33,7 +33,7 @@ def web(sqlite_settings, tmp_path):
     with session_scope(sqlite_settings.database_url) as db:
         add_user(db, "olivia", "operator", PASSWORD, now)
         add_user(db, "maya", "manager", PASSWORD, now)
-        import_paths(db, load_vault(sqlite_settings)[0], [inputs], now=now, actor="test")
+        import_paths(db, load_vault(sqlite_settings), [inputs], now=now, actor="test")
     server = app.server
     previous = server.config["CERTPUSH_SETTINGS"]
     server.config["CERTPUSH_SETTINGS"] = sqlite_settings
@@ -301,7 +301,7 @@ def test_large_fan_collapses_and_expands_on_tap(web):
         fingerprint = certificate_page(db, start=0, end=1, now=now).rows[0].fingerprint_sha256
         info = add_connector(
             db,
-            load_vault(settings)[0],
+            load_vault(settings),
             name="pool",
             type_name="local",
             settings={"profile": "test-files", "cert_path": "/tmp/a.crt", "key_path": "/tmp/a.key"},

@@ -228,7 +228,7 @@ def wait_for_status(settings, wo_id: int, wanted: set[S], timeout: float = 30) -
 @pytest.fixture
 def ssh_device(sqlite_settings, tmp_path):
     """nginx serving an old certificate, reachable over a private sshd; a new cert in stock."""
-    vault = load_vault(sqlite_settings)[0]
+    vault = load_vault(sqlite_settings)
     tls = tmp_path / "device"
     cert_a, key_a, fp_a = make_cert_files(tls, "device.example", stem="site")
     cert_b, key_b, fp_b = make_cert_files(tmp_path / "new", "device.example", stem="renewed")
@@ -305,7 +305,7 @@ def test_scheduler_killed_mid_push_is_reconciled(sqlite_settings, tmp_path):
     marker = tmp_path / "reload-started"
     fingerprint = local_push_setup(
         sqlite_settings,
-        load_vault(sqlite_settings)[0],
+        load_vault(sqlite_settings),
         tmp_path,
         reload=["sh", "-c", f"touch {marker}; sleep 60"],
     )
