@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from dashboard.auth import require_permission, settings
 from data import reports
+from data.audit_chain import chain_head
 from data.db import session_scope
 from data.domain.errors import AuthError, CertpushError, PermissionDenied
 from data.domain.periods import Granularity, Period, zone
@@ -68,6 +69,7 @@ def push_validation() -> Response | tuple[Response, int]:
         k = reports.kpis(db, period)
         trend = reports.trend(db, period, granularity)
         reasons = reports.failure_reasons(db, period)
+        head = chain_head(db, period.end)
     return jsonify(
         period={
             "from": period.first.isoformat(),
@@ -97,4 +99,8 @@ def push_validation() -> Response | tuple[Response, int]:
             }
             for row in reasons.astype(object).itertuples()
         ],
+        evidence={
+            "audit_chain_head": {"seq": head.seq, "hash": head.hash},
+            "before": period.end.isoformat().replace("+00:00", "Z"),
+        },
     )

@@ -145,7 +145,17 @@ def build_evidence(session: Session, wo_id: int, *, now: datetime) -> dict[str, 
         "verdict": verdict.to_json() if verdict else None,
         "rollback": None,  # rollbacks arrive with verification-gated completion
         "audit_events": [_event_json(e) for e in events],
+        # The audit chain's head when the pack was made: keep it apart, and
+        # `certpush audit verify --expect SEQ:HASH` proves the trail kept everything up to it.
+        "audit_chain_head": _head(session),
     }
+
+
+def _head(session: Session) -> dict[str, Any]:
+    from data.audit_chain import chain_head
+
+    head = chain_head(session)
+    return {"seq": head.seq, "hash": head.hash}
 
 
 def _sha256(data: bytes) -> str:

@@ -146,7 +146,13 @@ class LoginThrottle(Base):
 
 
 class AuditEvent(Base):
-    """Append-only: who did what, when, to what, and why."""
+    """Append-only: who did what, when, to what, and why; a hash chain in ``seq`` order.
+
+    ``seq`` is the commit order of appends (ids may be allocated out of it on
+    PostgreSQL); ``hash`` covers the content and ``prev_hash`` (data/domain/audit_chain.py).
+    Both are NULL only between the INSERT and the link made just before the commit
+    (data/audit.py); a committed row without them was written around certpush.
+    """
 
     __tablename__ = "audit_events"
 
@@ -157,6 +163,12 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(256), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    seq: Mapped[int | None] = mapped_column(Integer)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+    # Unique: two transactions extending the same head could never both commit.
+    __table_args__ = (Index("ux_audit_events_seq", "seq", unique=True),)
 
 
 class Connector(Base):

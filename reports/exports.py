@@ -32,6 +32,8 @@ import plotly.graph_objects as go
 from sqlalchemy.orm import Session
 
 from data import reports
+from data.audit_chain import chain_head
+from data.domain.audit_chain import ChainHead
 from data.domain.errors import CertpushError
 from data.domain.periods import Granularity, Period
 from data.domain.push_validation import STYLES, PushValidation, human_duration
@@ -130,6 +132,7 @@ class _Summary:
     reasons: pd.DataFrame
     by_type: pd.DataFrame
     by_device: pd.DataFrame
+    evidence: ChainHead  # the audit chain's head at the end of the period
 
 
 def _summary(session: Session, period: Period) -> _Summary:
@@ -141,6 +144,7 @@ def _summary(session: Session, period: Period) -> _Summary:
         reasons=reports.failure_reasons(session, period),
         by_type=reports.by_connector_type(session, period),
         by_device=reports.by_device(session, period),
+        evidence=chain_head(session, period.end),
     )
 
 
@@ -166,6 +170,22 @@ def kpi_lines(k: reports.Kpis) -> list[tuple[str, str]]:
         ("Pending", str(k.pending)),
         ("Success rate (verified / decided)", _percent(k.success_rate)),
         ("Median time from request to verified", human_duration(k.median_to_verified_s, "n/a")),
+    ]
+
+
+def evidence_lines(head: ChainHead, period: Period) -> list[tuple[str, str]]:
+    """The audit chain head a report carries, as (label, text): a copy kept outside the
+    database, against which ``certpush audit verify --expect`` proves the trail unchanged."""
+    end = period.end
+    return [
+        (
+            "Audit chain head at the end of the period",
+            f"the last audit event before {end.astimezone(period.tz):%Y-%m-%d %H:%M}"
+            f" ({period.tz.key}), {end:%Y-%m-%d %H:%M} UTC",
+        ),
+        ("Event seq", str(head.seq)),
+        ("Event SHA-256", head.hash),
+        ("Check", f"certpush audit verify --expect {head}"),
     ]
 
 
@@ -397,7 +417,17 @@ def _write_xlsx(session: Session, period: Period, path: Path, now: datetime) -> 
     _freeze(_write_table_sheet(workbook, f, "By connector type", s.by_type[type_columns]))
     device_columns = ["device", *[st.value for st in STATES], "failed", "pushes", "success_rate"]
     _freeze(_write_table_sheet(workbook, f, "By device", s.by_device[device_columns]))
+    _write_evidence_sheet(workbook, f, period, s.evidence)
     workbook.close()
+
+
+def _write_evidence_sheet(workbook, f: _Formats, period: Period, head: ChainHead) -> None:
+    ws = workbook.add_worksheet("Evidence")
+    ws.set_column(0, 0, 42)
+    ws.set_column(1, 1, 70)
+    for row, (label, value) in enumerate(evidence_lines(head, period)):
+        ws.write_string(row, 0, label, f.bold)
+        ws.write_string(row, 1, value)
 
 
 def _write_table_sheet(workbook, f: _Formats, name: str, frame: pd.DataFrame):
@@ -637,6 +667,9 @@ def _write_pdf(session: Session, period: Period, path: Path, now: datetime) -> N
         story.append(Paragraph("No failures in this period.", styles["Normal"]))
     story.append(Paragraph("By connector type", styles["Heading2"]))
     story.append(_pdf_table(_counts_rows(s.by_type, "connector_type", "Connector type")))
+    story.append(Paragraph("Evidence", styles["Heading2"]))
+    for label, value in evidence_lines(s.evidence, period):
+        story.append(Paragraph(f"<b>{escape(label)}</b>: {escape(value)}", styles["Normal"]))
     doc.build(story)
 
 

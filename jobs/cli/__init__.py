@@ -22,6 +22,7 @@ import typer
 
 from data.domain.errors import CertpushError
 from jobs.cli import (
+    audit,
     certs,
     connectors,
     db,
@@ -64,6 +65,7 @@ NOUNS: dict[str, typer.Typer] = {
     "workorders": workorders.app,
     "policy": policy.app,
     "profiles": profiles.app,
+    "audit": audit.app,
 }
 for _name, _noun in NOUNS.items():
     app.add_typer(_noun, name=_name)

@@ -100,10 +100,25 @@ def _verify(pack: Path | None, as_json: bool, offline: bool) -> None:
 
 
 def _event_hash():
-    """The audit chain's hash of one event, when the trail is chained (data/audit.py)."""
-    from data import audit
+    """The audit chain's hash of one event as the pack holds it (data/domain/audit_chain.py)."""
+    from datetime import datetime
 
-    return getattr(audit, "event_hash", None)
+    from data.domain.audit_chain import event_hash
+
+    def of(event: dict) -> str:
+        return event_hash(
+            id=event["id"],
+            seq=event.get("seq") or 0,
+            at=datetime.fromisoformat(event["at"]),
+            actor=event["actor"],
+            action=event["action"],
+            target=event["target"],
+            detail=event["detail"],
+            user_id=event.get("user_id"),
+            prev_hash=event.get("prev_hash") or "",
+        )
+
+    return of
 
 
 def _live_events():

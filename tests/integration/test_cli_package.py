@@ -21,6 +21,7 @@ from jobs.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 NOUNS = (
     "db", "certs", "users", "keys", "connectors", "push", "workorders", "policy", "profiles",
+    "audit",
 )  # fmt: skip
 TOP_LEVEL = (
     "import", "demo", "serve", "verify", "report", "report-weekly", "scheduler", "evidence",

@@ -12,6 +12,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from data.connectors import add_connector, bind
 from data.crypto import load_vault
@@ -24,7 +25,7 @@ from jobs.verify import run_sweep
 from jobs.workorders import run_work_order
 from tests.cli_auth import stdin_for
 from tests.profiles import nginx_profile
-from tests.servers import PrivateNginx, free_port, make_cert_files, wait_for_fingerprint
+from tests.servers import PrivateNginx, free_port, make_cert_files
 
 PASSWORD = "correct horse battery staple"
 USERS = {"olivia": "operator", "ravi": "reviewer", "ines": "implementer", "maya": "manager"}
@@ -63,8 +64,9 @@ def pushed(sqlite_settings, tmp_path):
         claim_due(db, owner="t", now=now(), grace=timedelta(hours=1),
                   lease=timedelta(minutes=5), limit=5)  # fmt: skip
     try:
+        workers = nginx.worker_pids()
         assert run_work_order(sqlite_settings.database_url, vault, wo.id, "t")
-        wait_for_fingerprint("127.0.0.1", port, new_fp)  # nginx reloads asynchronously
+        nginx.wait_for_reload(workers)  # old workers gone: every handshake sees the new one
         run_sweep(sqlite_settings.database_url, settle_seconds=0, processes=1, timeout=3)
         yield {"wo": wo, "old": old_fp, "new": new_fp, "port": port}
     finally:
@@ -83,6 +85,7 @@ def cli(sqlite_settings):
                               input=stdin_for(args, passwords), capture_output=True, text=True,
                               timeout=120, check=False)  # fmt: skip
 
+    run.database_url = sqlite_settings.database_url
     return run
 
 
@@ -115,11 +118,28 @@ def test_evidence_pack_round_trip_and_tampering(pushed, cli, tmp_path):
     )
     checked = cli("evidence", "verify", str(out))
     assert checked.returncode == 0, checked.stderr
-    assert "holds" in checked.stdout
+    assert "holds" in checked.stdout and "audit event hashes" in checked.stdout
+    assert all(len(e["hash"]) == 64 and len(e["prev_hash"]) == 64 for e in facts["audit_events"])
+    head = facts["audit_chain_head"]
+    assert cli("audit", "verify", "--expect", f"{head['seq']}:{head['hash']}").returncode == 0
+
+    # An audit event of the change edited in the pack (manifest recomputed): its hash
+    # gives it away; edited in the database instead: the live comparison does.
+    approve = next(e for e in facts["audit_events"] if e["action"] == "workorder.approve")
+    forged = tmp_path / "forged.zip"
+    _rewrite(out, forged, _with(facts, approve["id"], "detail", "waved through"),
+             fix_manifest=True)  # fmt: skip
+    bad = cli("evidence", "verify", str(forged), "--offline")
+    assert bad.returncode == 1
+    assert f"audit event {approve['id']} (workorder.approve by ravi) was edited" in bad.stderr
+    with create_engine(sqlite_settings_url(cli)).begin() as c:
+        c.execute(text("UPDATE audit_events SET detail = 'x' WHERE id = :i"),
+                  {"i": approve["id"]})  # fmt: skip
+    live = cli("evidence", "verify", str(out))
+    assert live.returncode == 1 and "differs from the database's copy" in live.stderr
 
     # Tampered: an approval rewritten (manifest no longer matches) ...
     facts["approvals"][0]["by"] = "mallory"
-    forged = tmp_path / "forged.zip"
     _rewrite(out, forged, facts, fix_manifest=False)
     bad = cli("evidence", "verify", str(forged))
     assert bad.returncode == 1 and "evidence.json was changed" in bad.stderr
@@ -130,6 +150,18 @@ def test_evidence_pack_round_trip_and_tampering(pushed, cli, tmp_path):
     bad = cli("evidence", "verify", str(forged), "--json")
     assert bad.returncode == 1
     assert "the plan does not match its digest" in json.dumps(json.loads(bad.stdout))
+
+
+def _with(facts: dict, event_id: int, key: str, value: str) -> dict:
+    copy = json.loads(json.dumps(facts))
+    for event in copy["audit_events"]:
+        if event["id"] == event_id:
+            event[key] = value
+    return copy
+
+
+def sqlite_settings_url(cli) -> str:
+    return cli.database_url
 
 
 def _rewrite(source, target, facts, *, fix_manifest: bool) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from data import audit
+from data.audit_chain import chain_head
 from data.db import session_scope
+from data.models import AuditEvent
 from data.users import add_user
 from tests.integration.test_web import PASSWORD, login
 from tests.report_fixtures import ReportWorld
@@ -21,6 +25,7 @@ def web(sqlite_settings):
     t = datetime(2026, 5, 4, 9, tzinfo=UTC)
     with session_scope(sqlite_settings.database_url) as db:
         add_user(db, "maya", "manager", PASSWORD, datetime.now(UTC))
+        audit.record(db, actor="maya", action="test.event", now=t)
         w = ReportWorld(db)
         cert = w.certificate("api.example", t + timedelta(days=90))
         web1 = w.connector("web-1", endpoints=2)
@@ -72,6 +77,14 @@ def test_a_manager_gets_the_numbers_of_a_period(web):
         {"reason": "verification:mismatch", "label": "Verification: another certificate served",
          "work_orders": 1, "endpoints": 1},
     ]  # fmt: skip
+    with session_scope(web.config["CERTPUSH_SETTINGS"].database_url) as db:
+        head = chain_head(db, datetime(2026, 5, 10, 22, tzinfo=UTC))  # Monday 00:00 in Paris
+        stamped = db.scalar(select(AuditEvent.at).where(AuditEvent.seq == head.seq))
+    assert stamped == datetime(2026, 5, 4, 9, tzinfo=UTC)
+    assert body["evidence"] == {
+        "audit_chain_head": {"seq": head.seq, "hash": head.hash},
+        "before": "2026-05-10T22:00:00Z",
+    }
 
 
 @pytest.mark.parametrize(

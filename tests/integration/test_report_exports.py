@@ -24,11 +24,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from data import audit
+from data.audit_chain import chain_head
 from data.config import Settings
 from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.domain.periods import Period, zone
-from data.models import Report
+from data.models import AuditEvent, Report
 from data.report_files import FORMATS, list_reports, report_file
 from data.schema import upgrade
 from data.users import add_user
@@ -168,6 +170,7 @@ def test_xlsx_sheets_figures_chart_and_pushes(week, tmp_path):
         "Failure reasons",
         "By connector type",
         "By device",
+        "Evidence",
     ]
     summary = book["Summary"]
     assert summary["A2"].value == "Period: 2026-03-23 to 2026-03-29 (Europe/Paris)"
@@ -229,6 +232,33 @@ def test_pdf_without_a_browser_draws_charts_natively(sqlite_week, tmp_path, monk
     text = pdf_text(out)
     assert re.search(r"^\s*Pushes\s+5\s*$", text, re.M)
     assert "Verified" in text and "Push failed" in text  # chart legends and the table
+
+
+# ----------------------------------------------------------------------------- evidence
+
+
+def test_xlsx_and_pdf_carry_the_audit_chain_head_of_the_period_end(sqlite_week, tmp_path):
+    """The head of the last event stamped before Monday 00:00 in Paris (Sunday 22:00 UTC),
+    not of one stamped later: a copy of the chain kept outside the database."""
+    url = sqlite_week.database_url
+    for stamp in ("2026-03-24T09:00", "2026-03-29T21:59:59.999999", "2026-03-29T22:00"):
+        with session_scope(url) as session:
+            audit.record(session, actor="ravi", action="test.event", now=at(stamp))
+    with session_scope(url) as session:
+        head = chain_head(session, WEEK.end)
+        stamped = session.scalar(select(AuditEvent.at).where(AuditEvent.seq == head.seq))
+    assert head.seq >= 2 and stamped == at("2026-03-29T21:59:59.999999")
+    book = openpyxl.load_workbook(export(sqlite_week, "xlsx", tmp_path))
+    evidence = {r[0]: r[1] for r in book["Evidence"].iter_rows(values_only=True)}
+    assert evidence["Event seq"] == str(head.seq)
+    assert evidence["Event SHA-256"] == head.hash
+    assert evidence["Check"] == f"certpush audit verify --expect {head.seq}:{head.hash}"
+    assert (
+        "2026-03-30 00:00 (Europe/Paris), 2026-03-29 22:00 UTC"
+        in (evidence["Audit chain head at the end of the period"])
+    )
+    text = re.sub(r"\s+", "", pdf_text(export(sqlite_week, "pdf", tmp_path)))
+    assert f"Eventseq:{head.seq}" in text and f"EventSHA-256:{head.hash}" in text
 
 
 # ----------------------------------------------------------------------------- weekly
