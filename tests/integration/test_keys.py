@@ -35,6 +35,7 @@ from data.models import AuditEvent, Connector, PrivateKey
 from data.users import add_user
 from jobs.push import push_certificate
 from tests import certs as c
+from tests.cli_auth import stdin_for
 from tests.profiles import FILES
 from tests.servers import make_cert_files
 
@@ -58,6 +59,8 @@ def environment(instance: Path, database_url: str | None = None, **more: str) ->
 
 
 def certpush(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """The CLI; ``--as USER`` gets the tests' one password on stdin (it is asked for)."""
+    stdin = stdin_for(args, {"root": PASSWORD, "adam": PASSWORD, "olivia": PASSWORD}, stdin)
     return subprocess.run([sys.executable, "-m", "jobs.cli", *args], input=stdin, env=env,
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
