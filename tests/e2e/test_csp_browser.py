@@ -117,3 +117,21 @@ def test_csp002_log_out_and_sign_out_everywhere_from_the_menu(browser, page, liv
     finally:
         other.context.close()
         del live_server["users"]["csp-e2e"]
+
+
+def test_csp003_the_users_page_for_an_admin(page, live_server):
+    """Admins manage users on their page (no CSP violation there either); the operator's
+    menu does not offer it."""
+    violations, console = _watch(page)
+    login(page, live_server, "admin")
+    page.goto(live_server["url"] + "/users")
+    grid = page.locator("#users-grid")
+    operator = live_server["users"]["operator"]["username"]
+    row = grid.locator(".ag-row", has_text=operator)
+    expect(row).to_be_visible()
+    row.locator(".ag-selection-checkbox input, input[type=checkbox]").first.click()
+    page.click("#users-sign-out-btn")
+    expect(page.locator("#users-message")).to_contain_text(f"{operator}:")
+    expect(page.locator("#users-message")).to_contain_text("web session(s) ended")
+    assert violations == []
+    assert [m for m in console if "Content Security Policy" in m] == []

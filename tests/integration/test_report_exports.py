@@ -405,7 +405,7 @@ def test_cli_report_writes_the_file_and_prints_the_figures(cli, tmp_path):
         ),
         (
             ("--from", "2026-03-23", "--to", "2026-03-29", "--format", "csv", "--as", "nobody"),
-            "no active user",
+            "wrong user name or password",
         ),
     ],
 )
