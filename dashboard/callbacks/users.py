@@ -27,7 +27,8 @@ def user_rows(_refresh: Any, _path: str | None) -> list[dict[str, Any]]:
     except PermissionDenied:
         return []
     with session_scope(settings().database_url) as db:
-        return [r.to_json() for r in list_users(db)]
+        rows = list_users(db)
+    return [{**r.to_json(), "created_at": f"{r.created_at:%Y-%m-%d %H:%M}"} for r in rows]
 
 
 @callback(
