@@ -43,14 +43,18 @@ class AuditPage:
 def audit_page(session: Session, *, start: int = 0, end: int = 50) -> AuditPage:
     """Events ``start`` to ``end`` (exclusive) of the whole trail, newest first.
 
-    Ordered by id, the order events were written in, so two events of one second
-    keep their order. A page holds at most MAX_PAGE events.
+    Ordered by ``seq``, the audit chain's commit order (ids may be allocated out of it
+    on PostgreSQL), so two events of one second keep their order. A page holds at most
+    MAX_PAGE events.
     """
     start = max(0, int(start))
     end = max(start, min(int(end), start + MAX_PAGE))
     total = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
     rows = session.scalars(
-        select(AuditEvent).order_by(AuditEvent.id.desc()).offset(start).limit(end - start)
+        select(AuditEvent)
+        .order_by(AuditEvent.seq.desc(), AuditEvent.id.desc())
+        .offset(start)
+        .limit(end - start)
     )
     return AuditPage(
         tuple(AuditRow(e.id, e.at, e.actor, e.action, e.target, e.detail) for e in rows), total
