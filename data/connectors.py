@@ -174,7 +174,7 @@ def add_connector(
     """
     spec = spec_for(type_name)
     book = book or book_for(session)
-    _check_local(spec.type, actor, role, book)
+    check_local_rights(spec.type, actor, role, book)
     errors: dict[str, str] = {}
     for check in (
         lambda: valid_name(name),
@@ -223,12 +223,14 @@ def add_connector(
     return _info(session, row)
 
 
-def _check_local(type_name: str, actor: str, role: str | None, book: ProfileBook) -> None:
+def check_local_rights(type_name: str, actor: str, role: str | None, book: ProfileBook) -> None:
+    """A ``local`` connector acts on the certpush host itself: admins only, and only where
+    the host allows them. Checked to add, change and test one."""
     if type_name != "local":
         return
     if role != "admin":
         raise PermissionDenied(
-            f"{actor} ({role or 'no role'}) may not add or change a local connector: it acts "
+            f"{actor} ({role or 'no role'}) may not add, change or test a local connector: it acts "
             "on the certpush host itself, so only an admin may"
         )
     if not book.local_connectors:
@@ -270,7 +272,7 @@ def update_connector(
     row = _connector(session, name)
     spec = spec_for(row.type)
     book = book or book_for(session)
-    _check_local(spec.type, actor, role, book)
+    check_local_rights(spec.type, actor, role, book)
     errors: dict[str, str] = {}
     clean = json.loads(row.settings)
     if settings is not None:

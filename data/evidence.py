@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from data.domain.errors import CertpushError
+from data.domain.errors import CertpushError, PermissionDenied
 from data.domain.workflow import work_order_id
 from data.models import (
     AuditEvent,
@@ -43,6 +43,19 @@ JSON_NAME, PDF_NAME, MANIFEST_NAME = "evidence.json", "evidence.pdf", "manifest.
 
 class EvidenceError(CertpushError):
     """A pack cannot be made, or is not what it claims to be."""
+
+
+# Who may take a change's evidence away: the people who review, carry it out or answer for it.
+EVIDENCE_ROLES = ("reviewer", "implementer", "manager", "admin")
+
+
+def require_evidence_role(username: str, role: str) -> None:
+    """The one check the CLI and the Work orders page make before building a pack."""
+    if role not in EVIDENCE_ROLES:
+        raise PermissionDenied(
+            f"{username} ({role}) may not export evidence: reviewers, implementers, "
+            "managers and admins only"
+        )
 
 
 def _iso(value: datetime | None) -> str | None:

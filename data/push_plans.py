@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import posixpath
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from data.domain.profiles import (
     PKCS12_PASSWORD_SUFFIX,
     Layout,
     ProfileBook,
+    clean_path,
 )
 from data.domain.workflow import WorkOrderStatus, work_order_id
 from data.models import (
@@ -147,8 +147,12 @@ def check_paths(settings: dict[str, Any], profile_name: str, book: ProfileBook) 
         elif value and key not in required + optional:
             errors[key] = f"not used by the {profile.layout.value} layout of profile {profile.name}"
         elif value:
-            normal = posixpath.normpath(value)
-            if normal != value.rstrip("/") or ".." in value.split("/"):
+            try:
+                normal = clean_path(value)
+            except ValueError as exc:
+                errors[key] = str(exc)
+                continue
+            if normal != value.rstrip("/"):
                 errors[key] = "must be a plain absolute path (no '..', '.' or '//')"
             elif not profile.allows(normal):
                 errors[key] = (

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from data import audit
 from data.domain.errors import CertpushError, NotFound, PermissionDenied
+from data.domain.passwords import check_password
 from data.domain.roles import Role, parse_role
 from data.models import User
-from data.users import hash_password, validate_password
+from data.users import hash_password
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def reset_password(
 ) -> str:
     _require_admin(actor, role)
     user = _user(session, username)
-    validate_password(password, username)
+    check_password(password, username)
     user.password_hash = hash_password(password)
     ended = _end_sessions(session, username, f"password reset by {actor}", now)
     audit.record(session, actor=actor, action="user.reset_password", now=now, target=username,

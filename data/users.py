@@ -107,11 +107,5 @@ def find_user(session: Session, username: str) -> UserInfo:
 
 
 def hash_password(password: str) -> str:
-    """An Argon2 hash of a new password (after ``validate_password``)."""
+    """An Argon2 hash of a new password (after ``check_password``)."""
     return _hasher.hash(password)
-
-
-def validate_password(password: str, username: str) -> None:
-    """The policy for a new or reset password (data/domain/passwords.py), with a message
-    saying what to change."""
-    check_password(password, username)

@@ -283,6 +283,7 @@ def setup_demo_devices(session: Session, vault: Vault, settings: Settings, now: 
     if binary:
         DemoNginx(settings, binary).write_config(devices)
     made = recorded_at(now)
+    book = demo_book(settings, session)
     added = 0
     for device in devices:
         if device.name in existing:
@@ -304,7 +305,7 @@ def setup_demo_devices(session: Session, vault: Vault, settings: Settings, now: 
             endpoints=[{"host": "127.0.0.1", "port": device.port, "sni": device.common_name}],
             actor="demo",
             role="admin",
-            book=demo_book(settings, session),
+            book=book,
             now=made,
         )
         bind(session, device.name, fingerprint, actor="demo", now=made)

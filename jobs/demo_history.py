@@ -698,6 +698,7 @@ def _quarter(at: datetime, up: bool = False) -> datetime:
 def _history_connectors(
     session: Session, vault: Vault, settings: Settings, devices: list[DemoDevice], made: datetime
 ) -> None:
+    book = demo_book(settings, session)
     for device in devices:
         endpoints = [{"host": "127.0.0.1", "port": device.port, "sni": n} for n in device.names]
         if device.type == "ssh":
@@ -718,7 +719,7 @@ def _history_connectors(
             config, secret = local_settings(settings, device), {}
         add_connector(session, vault, name=device.name, type_name=device.type, settings=config,
                       endpoints=endpoints, actor="demo", now=made, role="admin",
-                      book=demo_book(settings, session), **secret)  # fmt: skip
+                      book=book, **secret)  # fmt: skip
         fingerprint = session.scalar(
             select(Certificate.fingerprint_sha256).where(
                 Certificate.common_name == device.common_name, Certificate.source.like("demo:%")

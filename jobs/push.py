@@ -8,7 +8,6 @@ the device, an attempt row is written with a typed outcome and a human reason.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,7 +156,7 @@ def record_push(
     return attempt
 
 
-def connector_settings(body: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
+def connector_settings(body: dict[str, Any]) -> dict[str, Any]:
     """What a connector implementation is given: the plan's target, never live settings
     (plug-in types, which have no profile, carry their settings in the plan's target)."""
     connector = body["connector"]
@@ -211,7 +210,7 @@ def execute_plan(
             )
         material = material_for(session, vault, cert)
         implementation = connector_class(connector.type)(
-            settings=connector_settings(body, json.loads(connector.settings)),
+            settings=connector_settings(body),
             secret=open_secret(session, vault, connector_name),
             secret_kind=connector.secret_kind,
             plan=InstallPlan.from_plan(body) if connector.type in FILE_TYPES else None,

@@ -20,6 +20,7 @@ from data import audit
 from data.connectors import (
     add_connector,
     bind,
+    check_local_rights,
     get_connector,
     set_endpoints,
     spec_for,
@@ -109,11 +110,7 @@ def test_connection(
     try:
         user = require_permission(Permission.MANAGE_CONNECTORS)
         spec = spec_for(type_name)
-        if spec.type == "local" and user.role.value != "admin":  # it looks at this host
-            raise PermissionDenied(
-                f"{user.username} ({user.role.value}) may not test a local connector: it "
-                "acts on the certpush host itself, so only an admin may"
-            )
+        check_local_rights(spec.type, user.username, user.role.value, load_book(settings()))
         clean = validate_settings(spec, _form_settings(names, values))
         parsed = parse_endpoints(endpoints or "")
     except PermissionDenied as exc:

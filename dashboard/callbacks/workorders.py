@@ -13,7 +13,7 @@ from dashboard.components.push_plan import plan_panel
 from dashboard.components.workorders import ANY_STATUS, timeline, work_order_row
 from dashboard.timezones import browser_zone
 from data.db import session_scope
-from data.domain.errors import NotFound
+from data.domain.errors import NotFound, PermissionDenied
 from data.domain.roles import Permission, Role
 from data.domain.workflow import Action, Actor, WorkOrderStatus
 from data.push_plans import current_plan
@@ -122,10 +122,6 @@ def show_history(selected: list[dict] | None, browser_tz: dict | None = None) ->
     ]
 
 
-# Who may take a change's evidence away: the people who review, carry it out or answer for it.
-EVIDENCE_ROLES = (Role.REVIEWER, Role.IMPLEMENTER, Role.MANAGER, Role.ADMIN)
-
-
 @callback(
     Output(ids.WORKORDERS_EVIDENCE_FILE, "data"),
     Output(ids.WORKORDERS_EVIDENCE_ERROR, "children"),
@@ -138,15 +134,16 @@ def download_evidence(clicks: int | None, selected: list[dict] | None) -> tuple[
     from dash import dcc
 
     from data import audit
-    from data.evidence import build_evidence, write_pack
+    from data.evidence import build_evidence, require_evidence_role, write_pack
     from reports.evidence_pdf import evidence_pdf
 
     if not clicks:
         return no_update, ""
     user = require_permission(Permission.VIEW_INVENTORY)
-    if user.role not in EVIDENCE_ROLES:
-        refusal = f"Refused: {user.username} ({user.role.value}) may not export evidence"
-        return no_update, refusal + ": reviewers, implementers, managers and admins only."
+    try:
+        require_evidence_role(user.username, user.role.value)
+    except PermissionDenied as exc:
+        return no_update, f"Refused: {exc}."
     try:
         wo_id = int((selected or [{}])[0]["id"])
     except (KeyError, TypeError, ValueError):

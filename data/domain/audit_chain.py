@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # The hash of the (absent) event before the first one.
 GENESIS = "0" * 64
@@ -110,31 +110,9 @@ def canonical_form(
     return json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def event_hash(
-    *,
-    id: int,
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    target: str,
-    detail: str,
-    user_id: int | None,
-    prev_hash: str,
-) -> str:
-    """SHA-256 (hex) of the event's canonical form."""
-    form = canonical_form(
-        id=id,
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        detail=detail,
-        user_id=user_id,
-        prev_hash=prev_hash,
-    )
-    return hashlib.sha256(form).hexdigest()
+def event_hash(**fields: Any) -> str:
+    """SHA-256 (hex) of the event's canonical form (the fields of ``canonical_form``)."""
+    return hashlib.sha256(canonical_form(**fields)).hexdigest()
 
 
 def stored_content_hash(event: ChainedEvent) -> str:

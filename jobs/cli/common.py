@@ -104,17 +104,26 @@ def authenticated(session: Session, username: str) -> UserInfo:
     return user
 
 
+def actor_and_role(
+    session: Session, username: str | None, permission: Permission | None = None
+) -> tuple[str, str]:
+    """(name, role) of who acts: ``--as USER`` after their password (holding ``permission``
+    when one is given), else the local shell user with an admin's rights."""
+    from data.domain.roles import require
+
+    if username is None:
+        return shell_actor(), "admin"
+    user = authenticated(session, username)
+    if permission is not None:
+        require(user.role, permission)
+    return user.username, user.role.value
+
+
 def actor_for(session: Session, username: str | None, permission: Permission) -> str:
     """``--as USER`` must prove who they are and hold the permission; without it the local
     shell user acts (``cli:<os user>``, an admin's rights: whoever can run the CLI on the
     server already holds the database and keys)."""
-    from data.domain.roles import require
-
-    if username is None:
-        return shell_actor()
-    user = authenticated(session, username)
-    require(user.role, permission)
-    return user.username
+    return actor_and_role(session, username, permission)[0]
 
 
 def actor_named(session: Session, username: str) -> Actor:

@@ -12,8 +12,8 @@ from data.config import Settings
 from data.domain.errors import CertpushError
 from jobs.cli.common import (
     AsUser,
+    actor_and_role,
     actor_for,
-    authenticated,
     config_error,
     fail,
     require_schema,
@@ -52,18 +52,6 @@ def _load_config(config: Path) -> dict:
     return raw
 
 
-def _actor_role(session, as_user: str | None) -> tuple[str, str]:
-    """(user name, role): ``--as USER`` must manage connectors; without it the local shell
-    user acts as an admin (whoever runs the CLI on the certpush host owns it anyway)."""
-    from data.domain.roles import Permission, require
-
-    if as_user is None:
-        return shell_actor(), "admin"
-    info = authenticated(session, as_user)
-    require(info.role, Permission.MANAGE_CONNECTORS)
-    return info.username, info.role.value
-
-
 def _refused(settings: Settings, actor: str, action: str, name: str, exc: Exception):
     """A refused change is kept in the audit trail (its own transaction: nothing else is)."""
     from data import audit
@@ -87,6 +75,7 @@ def connectors_add(
     from data.crypto import load_vault
     from data.db import session_scope
     from data.domain.errors import PermissionDenied
+    from data.domain.roles import Permission
 
     settings = Settings.from_env()
     require_schema(settings)
@@ -100,7 +89,7 @@ def connectors_add(
     actor = as_user or shell_actor()
     try:
         with session_scope(settings.database_url) as session:
-            actor, role = _actor_role(session, as_user)
+            actor, role = actor_and_role(session, as_user, Permission.MANAGE_CONNECTORS)
             info = add_connector(
                 session,
                 vault,
@@ -137,6 +126,7 @@ def connectors_update(
     from data.crypto import load_vault
     from data.db import session_scope
     from data.domain.errors import PermissionDenied
+    from data.domain.roles import Permission
 
     settings = Settings.from_env()
     require_schema(settings)
@@ -150,7 +140,7 @@ def connectors_update(
     actor = as_user or shell_actor()
     try:
         with session_scope(settings.database_url) as session:
-            actor, role = _actor_role(session, as_user)
+            actor, role = actor_and_role(session, as_user, Permission.MANAGE_CONNECTORS)
             info, voided = update_connector(
                 session, vault, name, settings=raw or None, endpoints=endpoints, secret=secret,
                 secret_kind=kind, actor=actor, role=role, now=utc_now(),

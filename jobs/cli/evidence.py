@@ -12,9 +12,6 @@ from data.config import Settings
 from data.domain.errors import CertpushError
 from jobs.cli.common import AsUser, fail, require_schema, shell_actor, utc_now
 
-# Who may take a change's evidence away: the people who review, carry out or answer for it.
-EVIDENCE_ROLES = ("reviewer", "implementer", "manager", "admin")
-
 
 def evidence_command(
     target: Annotated[str, typer.Argument(help="WO-000123, or 'verify' to check a pack.")],
@@ -41,7 +38,7 @@ def evidence_command(
 def _make(target: str, out: Path | None, as_user: str | None) -> None:
     from data.db import session_scope
     from data.domain.workflow import parse_work_order_id
-    from data.evidence import build_evidence, write_pack
+    from data.evidence import build_evidence, require_evidence_role, write_pack
     from jobs.cli.common import authenticated
     from reports.evidence_pdf import evidence_pdf
 
@@ -54,11 +51,7 @@ def _make(target: str, out: Path | None, as_user: str | None) -> None:
         with session_scope(settings.database_url) as session:
             if as_user is not None:
                 user = authenticated(session, as_user)
-                if user.role.value not in EVIDENCE_ROLES:
-                    raise CertpushError(
-                        f"{user.username} ({user.role.value}) may not export evidence: "
-                        f"{', '.join(EVIDENCE_ROLES)} only"
-                    )
+                require_evidence_role(user.username, user.role.value)
             evidence = build_evidence(session, wo_id, now=utc_now())
             from data import audit
 

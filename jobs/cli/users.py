@@ -9,7 +9,7 @@ import typer
 
 from data.config import Settings
 from data.domain.errors import CertpushError
-from jobs.cli.common import AsUser, fail, require_schema, shell_actor, utc_now
+from jobs.cli.common import AsUser, actor_and_role, fail, require_schema, shell_actor, utc_now
 
 app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 
@@ -40,17 +40,6 @@ def users_add(
     typer.echo(f"added user {user.username} with role {user.role.value}")
 
 
-def _admin(session, as_user: str | None) -> tuple[str, str]:
-    """(actor, role) for user administration: ``--as ADMIN`` (with their password) or the
-    local shell user, who acts with an admin's rights."""
-    from jobs.cli.common import authenticated
-
-    if as_user is None:
-        return shell_actor(), "admin"
-    user = authenticated(session, as_user)
-    return user.username, user.role.value
-
-
 def _change(as_user: str | None, change) -> None:
     from data.db import session_scope
 
@@ -58,7 +47,7 @@ def _change(as_user: str | None, change) -> None:
     require_schema(settings)
     try:
         with session_scope(settings.database_url) as session:
-            actor, role = _admin(session, as_user)
+            actor, role = actor_and_role(session, as_user)
             said = change(session, actor, role)
     except (CertpushError, ValueError) as exc:
         raise fail(str(exc)) from None

@@ -26,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from data.domain.profiles import inside
 from jobs.connectors.base import (
     ConnectorError,
     FailureClass,
@@ -139,11 +140,6 @@ def _pkcs12_matches(data: bytes | None, password: bytes | None, material: Materi
         serialization.NoEncryption(),
     )  # fmt: skip
     return same_key and cert.fingerprint(hashes.SHA256()).hex() == material.fingerprint
-
-
-def inside(path: str, folder: str) -> bool:
-    folder = folder.rstrip("/") or "/"
-    return path == folder or path.startswith(folder + "/")
 
 
 class FileInstaller:
