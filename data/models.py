@@ -188,6 +188,12 @@ class Connector(Base):
     sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))
+    # How pushes through it roll out (issue 13): maintenance windows, one per line
+    # ("Tue,Thu 22:00-02:00 Europe/Paris"; empty: any time), undo on failed
+    # verification, and whether a rollout takes it as its canary.
+    maintenance_windows: Mapped[str] = mapped_column(Text, default="")
+    auto_rollback: Mapped[bool] = mapped_column(Boolean, default=True)
+    canary: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Endpoint(Base):
@@ -239,6 +245,10 @@ class PushAttempt(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
+    # install (a try at installing), verify (probes after the install), rollback
+    # (restoring the previous files) or rollback_verify (probes after the rollback).
+    kind: Mapped[str] = mapped_column(String(16), default="install")
+    try_number: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (
         Index("ix_push_attempts_pair", "certificate_id", "connector_id", "started_at"),
@@ -326,6 +336,10 @@ class WorkOrder(Base):
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The push plan in force (push_plans): what the approvals are given for and what runs.
     plan_id: Mapped[int | None] = mapped_column(Integer)
+    # The status a Halted work order had (Push-Scheduled or Push In Progress), for Resume.
+    halted_from: Mapped[str | None] = mapped_column(String(32))
+    # An admin's reason to push outside the connector's maintenance windows (audited).
+    window_override: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_work_orders_status", "status", "run_at"),
@@ -340,6 +354,28 @@ class WorkOrder(Base):
             "request_id",
         ),
     )
+
+
+class Rollout(Base):
+    """A push request with several work orders, pushed canary first, then in waves.
+
+    ``state``: running, halted (a work order failed: nothing more starts until Resume
+    or Abort), aborted, done. Failures that ended before ``resumed_at`` were accepted
+    by the implementer who resumed and halt nothing again.
+    """
+
+    __tablename__ = "rollouts"
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("push_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    canary_work_order_id: Mapped[int] = mapped_column(Integer)
+    wave_size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class WorkOrderEvent(Base):

@@ -21,8 +21,14 @@ class WorkOrderStatus(enum.StrEnum):
     REVIEW_IN_PROGRESS = "Push-Review In Progress"
     SCHEDULED = "Push-Scheduled"
     PUSH_IN_PROGRESS = "Push In Progress"
+    VERIFYING = "Verifying"
     COMPLETED = "Completed"
     FAILED = "Failed"
+    FAILED_VERIFICATION = "Failed Verification"
+    ROLLING_BACK = "Rolling Back"
+    ROLLED_BACK = "Rolled Back"
+    ROLLBACK_FAILED = "Rollback Failed"
+    HALTED = "Halted"
     REJECTED = "Rejected"
     CANCELLED = "Cancelled"
 
@@ -31,8 +37,30 @@ FINAL = frozenset(
     {
         WorkOrderStatus.COMPLETED,
         WorkOrderStatus.FAILED,
+        WorkOrderStatus.FAILED_VERIFICATION,
+        WorkOrderStatus.ROLLED_BACK,
+        WorkOrderStatus.ROLLBACK_FAILED,
         WorkOrderStatus.REJECTED,
         WorkOrderStatus.CANCELLED,
+    }
+)
+
+# Ended in a way that halts a rollout: the device did not end up serving the certificate.
+UNSUCCESSFUL = frozenset(
+    {
+        WorkOrderStatus.FAILED,
+        WorkOrderStatus.FAILED_VERIFICATION,
+        WorkOrderStatus.ROLLED_BACK,
+        WorkOrderStatus.ROLLBACK_FAILED,
+    }
+)
+
+# The scheduler is working on it: the device is being changed or checked.
+RUNNING = frozenset(
+    {
+        WorkOrderStatus.PUSH_IN_PROGRESS,
+        WorkOrderStatus.VERIFYING,
+        WorkOrderStatus.ROLLING_BACK,
     }
 )
 
@@ -198,6 +226,7 @@ def decide(
             WorkOrderStatus.APPROVAL_PENDING,
             WorkOrderStatus.REVIEW_IN_PROGRESS,
             WorkOrderStatus.SCHEDULED,
+            WorkOrderStatus.HALTED,
         )
         if status not in cancellable:
             raise StateError(f"a work order in {status.value} cannot be cancelled")
