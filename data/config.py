@@ -43,6 +43,11 @@ class Settings:
     session_idle_minutes: int = 30  # a web session unused this long ends
     session_max_hours: int = 12  # and none lives longer than this
     proxy_fix: int = 0  # trusted proxies in front: X-Forwarded-For/-Proto from them count
+    # Safe rollout (issue 13). A device profile's verify_settle / verify_grace win.
+    verify_settle_seconds: float = 3.0  # first probe after an install, once reloads settle
+    verify_grace_seconds: float = 60.0  # probe again until this long after the install
+    push_retries: int = 3  # further tries after a transient failure (timeout, unreachable)
+    retry_base_seconds: float = 5.0  # first backoff; doubles each try, with jitter
 
     @property
     def report_folder(self) -> Path:
@@ -134,6 +139,10 @@ class Settings:
             session_idle_minutes=int(env.get("CERTPUSH_SESSION_IDLE_MINUTES", 30)),
             session_max_hours=int(env.get("CERTPUSH_SESSION_MAX_HOURS", 12)),
             proxy_fix=_proxy_count(env.get("CERTPUSH_PROXY_FIX")),
+            verify_settle_seconds=float(env.get("CERTPUSH_VERIFY_SETTLE", 3)),
+            verify_grace_seconds=float(env.get("CERTPUSH_VERIFY_GRACE", 60)),
+            push_retries=int(env.get("CERTPUSH_PUSH_RETRIES", 3)),
+            retry_base_seconds=float(env.get("CERTPUSH_RETRY_BASE", 5)),
             verify_processes=(
                 int(env["CERTPUSH_VERIFY_PROCESSES"])
                 if env.get("CERTPUSH_VERIFY_PROCESSES")

@@ -500,6 +500,7 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
             PushAttempt.certificate_id == certificate_id,
             PushAttempt.connector_id.in_(ids),
             PushAttempt.outcome != STARTED,
+            PushAttempt.kind.in_(("install", "rollback")),
         )
         .order_by(PushAttempt.id)
     ):
@@ -553,8 +554,14 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
         attempt = latest.get(c.id)
         if attempt is None:
             state, detail = ConnectorState.NOT_PUSHED, ""
-        elif attempt.outcome == "failed":
+        elif attempt.outcome == "failed" and attempt.kind == "install":
             state, detail = ConnectorState.FAILED, attempt.reason
+        elif attempt.kind == "rollback":
+            state = ConnectorState.FAILED
+            detail = (
+                f"rolled back {attempt.finished_at or attempt.started_at:%Y-%m-%d %H:%M} UTC: "
+                + attempt.reason
+            )
         else:
             state = ConnectorState.INSTALLED
             detail = f"installed {attempt.finished_at or attempt.started_at:%Y-%m-%d %H:%M} UTC"
@@ -599,10 +606,14 @@ def begin_push_attempt(
     started_at: datetime,
     work_order_id: int | None = None,
     plan_digest: str | None = None,
+    kind: str = "install",
+    try_number: int = 1,
 ) -> int:
     """The attempt row and its audit event, written (and committed by the caller) before
-    the device is touched: if this write fails, the push does not start."""
+    the device is touched: if this write fails, the push (or rollback) does not start."""
     attempt = PushAttempt(
+        kind=kind,
+        try_number=try_number,
         work_order_id=work_order_id,
         certificate_id=certificate_id,
         connector_id=connector_id,
@@ -611,18 +622,19 @@ def begin_push_attempt(
         finished_at=None,
         outcome=STARTED,
         reason_class=None,
-        reason="the push started",
+        reason="the push started" if kind == "install" else f"the {kind} started",
     )
     session.add(attempt)
     session.flush()
     audit.record(
         session,
         actor=actor,
-        action="push.start",
+        action="push.start" if kind == "install" else f"push.{kind}.start",
         now=started_at,
         target=connector_name,
         detail=f"certificate {fingerprint}"
         + (f"; plan {plan_digest}" if plan_digest else "")
+        + (f"; try {try_number}" if try_number > 1 else "")
         + f"; attempt {attempt.id}",
     )
     return attempt.id
@@ -651,18 +663,28 @@ def finish_push_attempt(
     return attempt
 
 
+# Outcomes that make the certificate Gray when they are a connector's latest word.
+FAILED_OUTCOMES = ("failed", "failed_verification")
+
+
 def _update_push_failed(session: Session, certificate_id: int) -> None:
+    """The Gray input: a connector whose latest install failed, or whose latest
+    verification after an install failed (a rollback does not make that push good)."""
     latest: dict[int, str] = {}
     for connector, result in session.execute(
         select(PushAttempt.connector_id, PushAttempt.outcome)
-        .where(PushAttempt.certificate_id == certificate_id, PushAttempt.outcome != STARTED)
+        .where(
+            PushAttempt.certificate_id == certificate_id,
+            PushAttempt.outcome != STARTED,
+            PushAttempt.kind.in_(("install", "verify")),
+        )
         .order_by(PushAttempt.id)
     ):
         latest[connector] = result
     cert = session.get(Certificate, certificate_id)
     if cert is None:
         raise CertpushError("the certificate was deleted during the push")
-    cert.push_failed = "failed" in latest.values()
+    cert.push_failed = any(outcome in FAILED_OUTCOMES for outcome in latest.values())
 
 
 def record_push_attempt(
@@ -677,9 +699,11 @@ def record_push_attempt(
     reason_class: str | None,
     reason: str,
     work_order_id: int | None = None,
+    kind: str = "install",
 ) -> PushAttempt:
     """Store one push attempt and keep the certificate's "latest push failed" input current."""
     attempt = PushAttempt(
+        kind=kind,
         work_order_id=work_order_id,
         certificate_id=certificate_id,
         connector_id=connector_id,

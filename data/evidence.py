@@ -145,6 +145,8 @@ def build_evidence(session: Session, wo_id: int, *, now: datetime) -> dict[str, 
         "push_attempts": [
             {
                 "id": a.id,
+                "kind": a.kind,  # install, verify, rollback, rollback_verify
+                "try": a.try_number,
                 "actor": a.actor,
                 "started_at": _iso(a.started_at),
                 "finished_at": _iso(a.finished_at),
@@ -156,7 +158,18 @@ def build_evidence(session: Session, wo_id: int, *, now: datetime) -> dict[str, 
         ],
         "endpoints": endpoints,
         "verdict": verdict.to_json() if verdict else None,
-        "rollback": None,  # rollbacks arrive with verification-gated completion
+        "rollback": [
+            {
+                "kind": a.kind,
+                "outcome": a.outcome,
+                "reason": a.reason,
+                "started_at": _iso(a.started_at),
+                "finished_at": _iso(a.finished_at),
+            }
+            for a in attempts
+            if a.kind in ("rollback", "rollback_verify")
+        ]
+        or None,
         "audit_events": [_event_json(e) for e in events],
         # The audit chain's head when the pack was made: keep it apart, and
         # `certpush audit verify --expect SEQ:HASH` proves the trail kept everything up to it.

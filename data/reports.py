@@ -261,7 +261,11 @@ def failure_reasons(session: Session, period: Period) -> pd.DataFrame:
         select(reason_class, func.count(func.distinct(WorkOrder.id)))
         .outerjoin(
             PushAttempt,
-            and_(PushAttempt.work_order_id == WorkOrder.id, PushAttempt.outcome == "failed"),
+            and_(
+                PushAttempt.work_order_id == WorkOrder.id,
+                PushAttempt.outcome == "failed",
+                PushAttempt.kind == "install",
+            ),
         )
         .where(_in(period), PushValidation.PUSH_FAILED.value == STATE)
         .group_by(reason_class)

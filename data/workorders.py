@@ -9,6 +9,7 @@ forged request leaves its trace even though it changes nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from data.domain.profiles import ProfileBook
 from data.domain.roles import Permission, can
 from data.domain.status import is_expired
 from data.domain.workflow import (
+    FINAL,
     Action,
     Actor,
     ApprovalError,
@@ -61,6 +63,15 @@ PAST_TENSE = {
     "complete": "completed",
     "fail": "failed",
     "replan": "sent back for approval with a new plan",
+    "verify": "verifying",
+    "verified": "verified",
+    "failed_verification": "failed verification",
+    "rollback": "rolling back",
+    "rolled_back": "rolled back",
+    "rollback_failed": "left with a failed rollback",
+    "reconcile": "taken up again after a scheduler stop",
+    "resume": "resumed",
+    "window": "moved to its maintenance window",
     "emergency": "pushed as an emergency change",
 }
 
@@ -598,9 +609,13 @@ def _system_transition(
     owner: str | None = None,
     lease_until: datetime | None = None,
     pushed: bool = False,
+    run_at: datetime | None = None,
+    verification: str | None = None,
 ) -> bool:
+    """One compare-and-set move made by the scheduler, with its event and audit record;
+    a move to a final status tells the work order's rollout (data/rollouts.py)."""
     before, version = wo.status, wo.version  # the UPDATE below refreshes the ORM object
-    values = {
+    values: dict[str, Any] = {
         "status": to.value,
         "version": version + 1,
         "reason": reason or wo.reason,
@@ -610,6 +625,10 @@ def _system_transition(
     }
     if pushed:  # the push ended here (installed, failed or interrupted)
         values["pushed_at"] = now
+    if run_at is not None:
+        values["run_at"] = run_at
+    if verification is not None:  # decided by the verification after the install
+        values.update(verification=verification, verified_at=now)
     changed = session.execute(
         update(WorkOrder).where(WorkOrder.id == wo.id, WorkOrder.version == version).values(values)
     ).rowcount
@@ -618,23 +637,41 @@ def _system_transition(
                after=to.value, comment=reason, now=now)  # fmt: skip
         audit.record(session, actor="scheduler", action=f"workorder.{action}", now=now,
                      target=work_order_id(wo.id), detail=reason)  # fmt: skip
+        if to in FINAL:
+            from data import rollouts  # rollouts reads work orders too
+
+            rollouts.after_end(session, wo.id, now)
     return bool(changed)
 
 
 def claim_due(
-    session: Session, *, owner: str, now: datetime, grace: timedelta, lease: timedelta, limit: int
+    session: Session,
+    *,
+    owner: str,
+    now: datetime,
+    grace: timedelta,
+    lease: timedelta,
+    limit: int,
+    verify_grace: timedelta = timedelta(seconds=60),
 ) -> list[int]:
-    """Work orders to push now: implemented ones not yet taken, and scheduled ones due.
+    """Work orders to run now: implemented ones not yet taken, scheduled ones due, and
+    verifications or rollbacks a stopped scheduler left (reconcile_interrupted).
 
     A scheduled push due longer ago than ``grace`` (the scheduler was down) fails with
-    "missed schedule" instead of running unexpectedly late.
+    "missed schedule" instead of running unexpectedly late. A push waits for its turn in
+    its rollout (data/rollouts.py), and one that could not finish (its push timeout plus
+    ``verify_grace``) before its connector's maintenance window closes does not start: it
+    is scheduled at the next opening.
     """
+    from data import rollouts  # rollouts reads work orders too
+
     claimed: list[int] = []
+    resumable = (WorkOrderStatus.VERIFYING.value, WorkOrderStatus.ROLLING_BACK.value)
     due = session.scalars(
         select(WorkOrder)
         .where(
             (
-                (WorkOrder.status == WorkOrderStatus.PUSH_IN_PROGRESS.value)
+                WorkOrder.status.in_([WorkOrderStatus.PUSH_IN_PROGRESS.value, *resumable])
                 & WorkOrder.lease_owner.is_(None)
             )
             | ((WorkOrder.status == WorkOrderStatus.SCHEDULED.value) & (WorkOrder.run_at <= now))
@@ -643,6 +680,11 @@ def claim_due(
         .limit(limit)
     ).all()
     for wo in due:
+        if wo.status in resumable:
+            if _system_transition(session, wo, to=WorkOrderStatus(wo.status), action="resume",
+                                  now=now, owner=owner, lease_until=now + lease):  # fmt: skip
+                claimed.append(wo.id)
+            continue
         if wo.status == WorkOrderStatus.SCHEDULED.value and wo.run_at and now - wo.run_at > grace:
             late = now - wo.run_at
             _system_transition(
@@ -655,6 +697,10 @@ def claim_due(
                 f"was down for {int(late.total_seconds() // 60)} min (grace "
                 f"{int(grace.total_seconds() // 60)} min); request the push again",
             )
+            continue
+        if not rollouts.may_start(session, wo, now):
+            continue
+        if _outside_window(session, wo, now, verify_grace):
             continue
         action = "start" if wo.status == WorkOrderStatus.SCHEDULED.value else "claim"
         if _system_transition(
@@ -670,10 +716,47 @@ def claim_due(
     return claimed
 
 
+def _outside_window(
+    session: Session, wo: WorkOrder, now: datetime, verify_grace: timedelta
+) -> bool:
+    """A push that could not finish before its window closes is moved to the next opening
+    (unless an admin overrode the windows for it); True when it was moved."""
+    if wo.window_override:
+        return False
+    connector = session.get(Connector, wo.connector_id)
+    if connector is None or not (connector.maintenance_windows or "").strip():
+        return False
+    from data.domain.windows import fits, next_opening, parse_windows
+
+    windows = parse_windows(connector.maintenance_windows)
+    settings = json.loads(connector.settings or "{}")
+    needed = timedelta(seconds=int(settings.get("push_timeout", 180))) + verify_grace
+    if fits(windows, now, needed):
+        return False
+    opening = next_opening(windows, now)
+    _system_transition(
+        session,
+        wo,
+        to=WorkOrderStatus.SCHEDULED,
+        action="window",
+        now=now,
+        reason=f"not started: it could not finish ({int(needed.total_seconds() // 60)} min "
+        "with verification) before its maintenance window closes; "
+        + (
+            f"moved to the next opening, {opening:%Y-%m-%d %H:%M} UTC"
+            if opening
+            else "no window opens again"
+        ),
+        run_at=opening,
+    )
+    return True
+
+
 def finish_push(
     session: Session, wo_id: int, *, owner: str, ok: bool, reason: str, now: datetime
 ) -> bool:
-    """Record the push's end, only if this scheduler still holds the lease."""
+    """Record the push's end, only if this scheduler still holds the lease (the demo's
+    replayed history and callers without verification: Completed or Failed at once)."""
     wo = session.get(WorkOrder, wo_id)
     if wo is None or wo.lease_owner != owner:
         return False
@@ -689,34 +772,55 @@ def finish_push(
 
 
 def reconcile_interrupted(session: Session, *, owner: str, now: datetime) -> list[int]:
-    """At scheduler start: a push left running by a killed scheduler is failed, never re-run
-    blindly (the device may hold half of a change that only verification can judge)."""
-    failed = []
+    """At scheduler start: work a killed scheduler left running is taken up again, never
+    re-run blindly.
+
+    - Push In Progress: the attempt that was running is closed as interrupted and the
+      install is tried again, which compares the device's files first (the same
+      certificate already in place: ``already_installed``, straight to verification).
+    - Verifying: the verification resumes; nothing is installed again.
+    - Failed Verification waiting for its rollback, or Rolling Back: the rollback runs
+      (restoring the kept previous files again is harmless).
+    Returns the work orders taken up again.
+    """
+    taken = []
     for wo in session.scalars(
         select(WorkOrder).where(
-            WorkOrder.status == WorkOrderStatus.PUSH_IN_PROGRESS.value,
+            WorkOrder.status.in_([s.value for s in _INTERRUPTIBLE]),
             WorkOrder.lease_owner.is_not(None),
             WorkOrder.lease_owner != owner,
         )
     ).all():
-        if _system_transition(
-            session,
-            wo,
-            to=WorkOrderStatus.FAILED,
-            action="fail",
-            now=now,
-            pushed=True,  # a push did start: it counts in reports, as failed
-            reason="interrupted: the scheduler stopped during the push; check the device "
-            "(the verification sweep will) and request the push again",
-        ):
+        status = WorkOrderStatus(wo.status)
+        to = (
+            WorkOrderStatus.ROLLING_BACK
+            if status is WorkOrderStatus.FAILED_VERIFICATION
+            else status
+        )
+        why = {
+            WorkOrderStatus.PUSH_IN_PROGRESS: "the scheduler stopped during the install: it "
+            "is tried again, comparing the device's files first",
+            WorkOrderStatus.VERIFYING: "the scheduler stopped during the verification: it "
+            "resumes, nothing is installed again",
+        }.get(status, "the scheduler stopped during the rollback: it runs again")
+        if _system_transition(session, wo, to=to, action="reconcile", now=now, reason=why):
             session.execute(  # the attempt recorded before the device was touched ends too
                 update(PushAttempt)
                 .where(PushAttempt.work_order_id == wo.id, PushAttempt.outcome == "started")
                 .values(outcome="failed", reason_class="interrupted", finished_at=now,
-                        reason="interrupted: the scheduler stopped during the push")
+                        reason="interrupted: the scheduler stopped during this step")
             )  # fmt: skip
-            failed.append(wo.id)
-    return failed
+            taken.append(wo.id)
+    return taken
+
+
+# What a scheduler leaves leased while it works; reconcile_interrupted takes them up again.
+_INTERRUPTIBLE = (
+    WorkOrderStatus.PUSH_IN_PROGRESS,
+    WorkOrderStatus.VERIFYING,
+    WorkOrderStatus.FAILED_VERIFICATION,
+    WorkOrderStatus.ROLLING_BACK,
+)
 
 
 def work_order_target(session: Session, wo_id: int) -> tuple[str, str]:

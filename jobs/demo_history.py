@@ -596,8 +596,8 @@ class _History:
             self.at(ended, partial(self.push_ended, wo, started))
 
     def restart(self, when: datetime) -> None:
-        """The scheduler comes back: what it was running failed as interrupted, what was
-        due meanwhile failed as a missed schedule (later than the grace)."""
+        """The scheduler comes back: what it was running is taken up again (and pushed now),
+        what was due meanwhile failed as a missed schedule (later than the grace)."""
         reconcile_interrupted(self.session, owner=OWNER, now=when)
         self.dispatch(when)
 

@@ -59,6 +59,7 @@ class PushReport:
     reason: str
     duration_ms: int
     attempt_id: int
+    restored_fingerprint: str | None = None  # a rollback's: what the device holds again
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -183,8 +184,12 @@ def execute_plan(
     digest: str | None = None,
     work_order_id: int | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    try_number: int = 1,
+    rollback: bool = False,
 ) -> PushReport:
-    """Install exactly what ``body`` (a push plan) says and record the attempt.
+    """Install exactly what ``body`` (a push plan) says and record the attempt; with
+    ``rollback``, undo that install instead (the previous files the install kept go back,
+    then the plan's test and reload), recorded as a rollback attempt.
 
     The attempt and its audit event are committed before the device is touched; the
     certificate, key and chain are taken from the inventory and must be the plan's.
@@ -194,7 +199,8 @@ def execute_plan(
     connector_name = body["connector"]["name"]
     with session_scope(database_url) as session:
         cert = certificate_by_fingerprint(session, fingerprint)
-        check_pushable(cert, now)
+        if not rollback:  # undoing a push is allowed whatever became of the certificate
+            check_pushable(cert, now)
         connector = session.scalar(select(Connector).where(Connector.name == connector_name))
         if connector is None or connector.type != body["connector"]["type"]:
             raise PushRefused(f"app connector {connector_name!r} no longer exists as planned")
@@ -203,12 +209,12 @@ def execute_plan(
                 f"app connector {connector_name!r} is not bound to this certificate: bind it first"
             )
         chain = [c.fingerprint_sha256 for c in chain_of(session, cert)]
-        if chain != list(body["certificate"].get("chain", [])):
+        if not rollback and chain != list(body["certificate"].get("chain", [])):
             raise PushRefused(
                 "the certificate's chain in the inventory changed since the plan was made: "
                 "the plan must be made and approved again"
             )
-        material = material_for(session, vault, cert)
+        material = None if rollback else material_for(session, vault, cert)
         implementation = connector_class(connector.type)(
             settings=connector_settings(body),
             secret=open_secret(session, vault, connector_name),
@@ -228,15 +234,20 @@ def execute_plan(
             started_at=started,
             work_order_id=work_order_id,
             plan_digest=digest,
+            kind="rollback" if rollback else "install",
+            try_number=try_number,
         )
     try:
-        result = implementation.install(material)
+        result = implementation.rollback() if rollback else implementation.install(material)
     except Exception as exc:  # a connector bug must still leave an attempt record
         result = InstallResult(
             InstallOutcome.FAILED,
             f"the {connector_name} connector crashed: {type(exc).__name__}",
             FailureClass.UNKNOWN,
         )
+    outcome = result.outcome.value
+    if rollback and result.ok:
+        outcome = "restored"
     finished = clock()
     duration_ms = int((time.monotonic() - tick) * 1000)
     with session_scope(database_url) as session:
@@ -244,14 +255,14 @@ def execute_plan(
             session,
             attempt_id,
             finished_at=finished,
-            outcome=result.outcome.value,
+            outcome=outcome,
             reason_class=result.failure.value if result.failure else None,
             reason=result.reason,
         )
         audit.record(
             session,
             actor=actor,
-            action=f"push.{result.outcome.value}",
+            action=f"push.rollback.{outcome}" if rollback else f"push.{outcome}",
             now=finished,
             target=connector_name,
             detail=f"certificate {fingerprint}: {result.reason}"
@@ -266,6 +277,7 @@ def execute_plan(
         result.reason,
         duration_ms,
         attempt_id,
+        result.restored_fingerprint,
     )
 
 

@@ -25,6 +25,7 @@ from data.connectors import certificate_by_fingerprint
 from data.db import session_scope
 from data.domain.connector_specs import EndpointSpec
 from data.domain.verification import ProbeOutcome, is_drift, push_verdict
+from data.domain.workflow import WorkOrderStatus
 from data.models import (
     Certificate,
     Endpoint,
@@ -70,7 +71,13 @@ def targets(session: Session, certificate: str | None = None) -> list[Target]:
     """Each connector's latest successfully pushed certificate, with the connector's endpoints."""
     latest = (
         select(PushAttempt.connector_id, func.max(PushAttempt.id).label("attempt_id"))
-        .where(PushAttempt.outcome.in_(SUCCESS))
+        .outerjoin(WorkOrder, WorkOrder.id == PushAttempt.work_order_id)
+        .where(
+            PushAttempt.outcome.in_(SUCCESS),
+            PushAttempt.kind == "install",
+            # an install that was rolled back is not what the device should serve
+            func.coalesce(WorkOrder.status, "") != WorkOrderStatus.ROLLED_BACK.value,
+        )
         .group_by(PushAttempt.connector_id)
         .subquery()
     )
@@ -223,6 +230,8 @@ def _decide(
                 select(WorkOrder.id).where(
                     WorkOrder.id.in_(candidates[start : start + 5000]),
                     WorkOrder.verification.is_(None),
+                    # the verification after the install decides these (jobs/workorders.py)
+                    WorkOrder.status != WorkOrderStatus.VERIFYING.value,
                 )
             )
         )
@@ -272,6 +281,27 @@ def slow_first(session: Session, items: list[Target]) -> list[Target]:
         )
     )
     return sorted(items, key=lambda t: t.endpoint_id not in slow)
+
+
+def record_probe_round(
+    session: Session,
+    items: list[Target],
+    results: dict[int, ProbeResult],
+    *,
+    trigger: str,
+    started: datetime,
+    finished: datetime,
+) -> list[dict]:
+    """Store one round of probes made outside a sweep (the verification after a push) as
+    a sweep of its own, with drift computed the same way; verdicts are the caller's."""
+    sweep_id = open_sweep(session, started=started, trigger=trigger[:32], endpoints=len(items))
+    rows = _record(session, sweep_id, items, results, finished)
+    session.execute(
+        update(VerificationSweep)
+        .where(VerificationSweep.id == sweep_id)
+        .values(finished_at=finished, summary=json.dumps(dict(Counter(r["outcome"] for r in rows))))
+    )
+    return rows
 
 
 def open_sweep(session: Session, *, started: datetime, trigger: str, endpoints: int) -> int:

@@ -77,7 +77,8 @@ def evidence_pdf(evidence: dict[str, Any]) -> bytes:
           [22, 25, 55, 40, 15])  # fmt: skip
     heading("Push attempts")
     table([["attempt", "started", "finished", "outcome", "reason"]]
-          + [[str(a["id"]), a["started_at"], a["finished_at"] or "-", a["outcome"],
+          + [[str(a["id"]), a["started_at"], a["finished_at"] or "-",
+              f"{a.get('kind', 'install')}: {a['outcome']}",
               a.get("reason") or ""] for a in evidence.get("push_attempts", [])],
           [15, 40, 40, 25, 50])  # fmt: skip
     heading("Endpoints: before and after")
@@ -88,7 +89,9 @@ def evidence_pdf(evidence: dict[str, Any]) -> bytes:
           [55, 40, 40, 35])  # fmt: skip
     verdict = evidence.get("verdict")
     line(f"Verdict: {verdict['verdict']['label'] if verdict else 'not pushed'}")
-    line(f"Rollback: {evidence.get('rollback') or 'none'}")
+    rollback = evidence.get("rollback") or []
+    line("Rollback: " + ("; ".join(f"{r['kind']} {r['outcome']}: {r.get('reason') or ''}"
+                                  for r in rollback) or "none"))  # fmt: skip
     heading("Audit events and their chain links")
     table([["id", "at", "actor", "action", "hash / previous"]]
           + [[str(e["id"]), e["at"], e["actor"], e["action"],

@@ -32,6 +32,11 @@ os.environ["CERTPUSH_PROFILES_FILE"] = os.path.join(
     os.environ["CERTPUSH_INSTANCE"], "profiles.toml"
 )
 os.environ["CERTPUSH_LOCAL_CONNECTORS"] = "on"
+# Verification after a push and retries at test speed (tests that need other timings set
+# them in a device profile or their own environment).
+os.environ.setdefault("CERTPUSH_VERIFY_SETTLE", "0.2")
+os.environ.setdefault("CERTPUSH_VERIFY_GRACE", "3")
+os.environ.setdefault("CERTPUSH_RETRY_BASE", "0.2")
 import tests.profiles  # noqa: E402,F401  (writes the file with the test-files profile)
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)

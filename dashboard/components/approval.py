@@ -21,6 +21,7 @@ from dashboard.timezones import local_and_utc, zone_name
 from data.domain.nodes import ConnectorView
 from data.domain.workflow import (
     FINAL,
+    UNSUCCESSFUL,
     Action,
     WorkOrderStatus,
 )
@@ -71,7 +72,7 @@ def attach_work_orders(
                 work_order_status=wo.status.value,
                 run_at=wo.run_at if wo.status is WorkOrderStatus.SCHEDULED else None,
                 work_order_final=wo.status in FINAL,
-                work_order_reason=wo.reason if wo.status is WorkOrderStatus.FAILED else "",
+                work_order_reason=wo.reason if wo.status in UNSUCCESSFUL else "",
             )
         )
     return attached

@@ -16,7 +16,7 @@ from dash import dcc, html
 from dashboard.graph import verdict_counts
 from dashboard.timezones import local_and_utc
 from data.domain.push_validation import STYLES, PushValidation, PushVerdict
-from data.domain.workflow import WorkOrderStatus
+from data.domain.workflow import UNSUCCESSFUL, WorkOrderStatus
 from data.workorders import PAST_TENSE, EventView, WorkOrderView
 
 MINE_OPTIONS = [
@@ -133,7 +133,7 @@ def timeline(
         ),
     ]
     if view.reason:
-        failed = view.status is WorkOrderStatus.FAILED
+        failed = view.status in UNSUCCESSFUL
         head.append(
             html.Div(view.reason, className="small " + ("text-danger" if failed else "text-muted"))
         )

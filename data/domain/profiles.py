@@ -19,7 +19,11 @@ from typing import Any
 from data.domain.errors import CertpushError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-KNOWN_KEYS = frozenset({"layout", "test", "reload", "folders", "description"})
+KNOWN_KEYS = frozenset(
+    {"layout", "test", "reload", "folders", "description", "verify_settle", "verify_grace"}
+)
+# Seconds: the first probe after an install, and how long probing may go on (issue 13).
+TIMING_LIMITS = {"verify_settle": 600.0, "verify_grace": 3600.0}
 
 
 class Layout(enum.StrEnum):
@@ -62,6 +66,10 @@ class Profile:
     source: str = "built-in"
     description: str = ""
     needs_review: bool = False
+    # Verification after a push (None: the host's CERTPUSH_VERIFY_SETTLE / _GRACE). Not
+    # part of the pinned plan: they change when the device is checked, not what it gets.
+    verify_settle: float | None = None
+    verify_grace: float | None = None
 
     def definition(self) -> dict[str, Any]:
         """What a push plan pins of the profile: a change here voids approvals."""
@@ -76,7 +84,12 @@ class Profile:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.definition(), "description": self.description}
+        return {
+            **self.definition(),
+            "description": self.description,
+            "verify_settle": self.verify_settle,
+            "verify_grace": self.verify_grace,
+        }
 
     def allows(self, path: str) -> bool:
         """Whether ``path`` (absolute, normalised) lies inside one of the profile's folders."""
@@ -231,6 +244,15 @@ def _profile(
     description = table.get("description", "")
     if not isinstance(description, str):
         say("description", "description must be a string")
+    timings: dict[str, float] = {}
+    for key, limit in TIMING_LIMITS.items():
+        value = table.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
+            say(key, f"{key} must be a number of seconds between 0 and {limit:.0f}")
+        else:
+            timings[key] = float(value)
     if problems or layout is None:
         return None, problems
     return (
@@ -242,6 +264,8 @@ def _profile(
             tuple(dict.fromkeys(folders)),
             source=source,
             description=str(description),
+            verify_settle=timings.get("verify_settle"),
+            verify_grace=timings.get("verify_grace"),
         ),
         problems,
     )

@@ -42,3 +42,14 @@ def is_drift(
         and served is not None
         and served not in pushed_by_us
     )
+
+
+# Handshakes that mean the service is broken, not merely serving another certificate.
+BROKEN = frozenset({ProbeOutcome.TLS_ERROR, ProbeOutcome.NOT_TLS, ProbeOutcome.REFUSED})
+SERVED = frozenset({ProbeOutcome.MATCH, ProbeOutcome.MISMATCH})
+
+
+def newly_broken(before: ProbeOutcome | None, after: ProbeOutcome) -> bool:
+    """An endpoint that completed a handshake before the push and now cannot: the push
+    broke the service, and it is rolled back even where automatic rollback is off."""
+    return before in SERVED and after in BROKEN

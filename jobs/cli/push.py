@@ -27,10 +27,13 @@ def push_emergency(
     import os
     import socket
 
+    from sqlalchemy import select
+
     from data.crypto import load_vault
     from data.db import session_scope
-    from data.workorders import finish_push, start_emergency
-    from jobs.push import execute_plan
+    from data.models import PushAttempt
+    from data.workorders import get_work_order, start_emergency
+    from jobs.workorders import run_work_order
 
     settings = Settings.from_env()
     require_schema(settings)
@@ -43,27 +46,27 @@ def push_emergency(
                 session, cert, connector, actor=actor, reason=reason, owner=owner,
                 now=utc_now(), allowed=settings.emergency_push,
             )  # fmt: skip
-            body, digest = plan.body, plan.digest
+            digest = plan.digest
     except CertpushError as exc:
         raise fail(str(exc)) from None
-    try:
-        report = execute_plan(
-            settings.database_url, vault, body, digest=digest, actor=actor.username,
-            work_order_id=view.id,
-        )  # fmt: skip
-        ok, why = report.outcome.value != "failed", report.reason
-    except CertpushError as exc:
-        report, ok, why = None, False, str(exc)
+    # The same run as the scheduler's: install, verify, roll back when verification fails.
+    ok = run_work_order(settings.database_url, vault, view.id, owner, settings=settings)
     with session_scope(settings.database_url) as session:
-        finish_push(session, view.id, owner=owner, ok=ok, reason=why, now=utc_now())
+        final = get_work_order(session, view.id)
+        install = session.scalar(
+            select(PushAttempt.outcome)
+            .where(PushAttempt.work_order_id == view.id, PushAttempt.kind == "install")
+            .order_by(PushAttempt.id.desc())
+        )
+    outcome = install or "failed"
     if as_json:
-        result = report.to_json() if report else {"outcome": "failed", "reason": why}
         payload = {"work_order": view.label, "request_id": view.request_label,
-                   "plan_digest": digest, "emergency": True, **result}  # fmt: skip
+                   "plan_digest": digest, "emergency": True, "outcome": outcome,
+                   "status": final.status.value, "reason": final.reason}  # fmt: skip
         typer.echo(json.dumps(payload, indent=1))
     else:
-        outcome = report.outcome.value if report else "failed"
-        typer.echo(f"{view.label} (emergency change) {outcome}: {why}")
+        typer.echo(f"{view.label} (emergency change) {outcome}, {final.status.value}: "
+                   f"{final.reason}")  # fmt: skip
     raise typer.Exit(0 if ok else 1)
 
 

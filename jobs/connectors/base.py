@@ -101,6 +101,8 @@ class InstallResult:
     failure: FailureClass | None = None
     rolled_back: bool = False
     steps: tuple[str, ...] = ()
+    # A rollback's answer: the certificate the restored files hold (what to expect served).
+    restored_fingerprint: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -155,6 +157,18 @@ class AppConnector(abc.ABC):
     @abc.abstractmethod
     def install(self, material: Material) -> InstallResult:
         """Install certificate, key and chain atomically, reload, roll back on failure."""
+
+    def rollback(self) -> InstallResult:
+        """Put back the files the last install replaced, test and reload (issue 13).
+
+        Types that keep no previous files cannot: the work order then says so and ends
+        Rollback Failed, never pretending the device was restored.
+        """
+        return InstallResult(
+            InstallOutcome.FAILED,
+            f"the {self.spec.label} connector type cannot restore previous files",
+            FailureClass.CONFIG,
+        )
 
     @abc.abstractmethod
     def check(self) -> CheckResult:

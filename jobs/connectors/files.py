@@ -287,6 +287,78 @@ class FileInstaller:
             ) from None
         return InstallResult(InstallOutcome.INSTALLED, "installed", steps=tuple(self.steps))
 
+    def _restored_fingerprint(self, restored: Mapping[str, bytes]) -> str | None:
+        """The certificate the restored files hold (the leaf of the certificate file, or
+        of the PKCS#12 opened with its restored password file)."""
+        files = self.plan.files
+        p12 = next((f for f in files if f.parts == ("pkcs12",)), None)
+        if p12 is not None:
+            pw = next((f for f in files if "pkcs12_password" in f.parts), None)
+            password = (restored.get(pw.path) or b"").strip() if pw else b""
+            try:
+                _, cert, _ = pkcs12.load_key_and_certificates(restored[p12.path], password or None)
+            except ValueError:
+                return None
+            return cert.fingerprint(hashes.SHA256()).hex() if cert else None
+        holder = next((f for f in files if "certificate" in f.parts), None)
+        return leaf_fingerprint(restored.get(holder.path)) if holder else None
+
+    def rollback(self) -> InstallResult:
+        """Undo the last install: the kept ``*.certpush-prev`` files go back in place (each
+        atomically; the kept copies stay), then the profile's test and reload run.
+
+        A file without a kept previous version (it did not exist before the push, or the
+        copy was deleted) makes the rollback fail before anything is changed.
+        """
+        self._contained()
+        previous = {f.path: self.files.read(f.path + PREV_SUFFIX) for f in self.plan.files}
+        missing = [path for path, data in previous.items() if data is None]
+        if missing:
+            return InstallResult(
+                InstallOutcome.FAILED,
+                "cannot roll back: no previous version of "
+                + ", ".join(missing)
+                + f" was kept ({PREV_SUFFIX} missing: the file did not exist before the push, "
+                "or the copy was deleted); the device keeps the pushed files",
+                FailureClass.IO_ERROR,
+            )
+        kept = {path: data for path, data in previous.items() if data is not None}
+        try:
+            for f in self.plan.files:
+                self._check_deadline()
+                self.files.write(f.path + NEW_SUFFIX, kept[f.path], f.mode)
+                self.files.rename(f.path + NEW_SUFFIX, f.path)
+            self.steps.append("restored previous files")
+            test = self._command("test")
+            if test is not None and test.code != 0:
+                return InstallResult(
+                    InstallOutcome.FAILED,
+                    f"the restored files fail the config test (exit {test.code}): "
+                    f"{_tail(test.output)}",
+                    FailureClass.CONFIG_TEST_FAILED,
+                    steps=tuple(self.steps),
+                )
+            reload = self._command("reload")
+            if reload is not None and reload.code != 0:
+                return InstallResult(
+                    InstallOutcome.FAILED,
+                    f"reloading the restored files failed (exit {reload.code}): "
+                    f"{_tail(reload.output)}",
+                    FailureClass.RELOAD_FAILED,
+                    steps=tuple(self.steps),
+                )
+        except ConnectorError as exc:
+            return InstallResult(InstallOutcome.FAILED, f"rollback: {exc}", exc.failure,
+                                 steps=tuple(self.steps))  # fmt: skip
+        return InstallResult(
+            InstallOutcome.INSTALLED,
+            "previous files restored"
+            + (", tested" if self.plan.test else "")
+            + (" and reloaded" if self.plan.reload else ""),
+            steps=tuple(self.steps),
+            restored_fingerprint=self._restored_fingerprint(kept),
+        )
+
     def _try_reload_after_restore(self) -> None:
         try:
             self.deadline = time.monotonic() + self.command_timeout

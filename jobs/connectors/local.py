@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from data.domain.connector_specs import LOCAL_SPEC
@@ -103,13 +103,19 @@ class LocalConnector(AppConnector):
     spec = LOCAL_SPEC
 
     def install(self, material: Material) -> InstallResult:
+        return self._with_installer(lambda installer: installer.install(material))
+
+    def rollback(self) -> InstallResult:
+        return self._with_installer(lambda installer: installer.rollback())
+
+    def _with_installer(self, work: Callable[[FileInstaller], InstallResult]) -> InstallResult:
         if self.plan is None:
             return InstallResult(
                 InstallOutcome.FAILED, "no push plan given: nothing is installed without one",
                 FailureClass.CONFIG,
             )  # fmt: skip
         try:
-            return FileInstaller(LocalFiles(), self.plan).install(material)
+            return work(FileInstaller(LocalFiles(), self.plan))
         except ConnectorError as exc:
             return InstallResult(InstallOutcome.FAILED, str(exc), exc.failure)
 

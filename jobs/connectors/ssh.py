@@ -17,7 +17,7 @@ import shlex
 import socket
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import PurePosixPath
 
 import paramiko
@@ -259,6 +259,12 @@ class SshConnector(AppConnector):
         return transport
 
     def install(self, material: Material) -> InstallResult:
+        return self._with_installer(lambda installer: installer.install(material))
+
+    def rollback(self) -> InstallResult:
+        return self._with_installer(lambda installer: installer.rollback())
+
+    def _with_installer(self, work: Callable[[FileInstaller], InstallResult]) -> InstallResult:
         if self.plan is None:
             return InstallResult(
                 InstallOutcome.FAILED, "no push plan given: nothing is installed without one",
@@ -270,7 +276,7 @@ class SshConnector(AppConnector):
             return InstallResult(InstallOutcome.FAILED, str(exc), exc.failure)
         try:
             files = SftpFiles(transport, self.plan.command_timeout)
-            return FileInstaller(files, self.plan).install(material)
+            return work(FileInstaller(files, self.plan))
         except ConnectorError as exc:
             return InstallResult(InstallOutcome.FAILED, str(exc), exc.failure)
         finally:

@@ -203,6 +203,11 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
     ]
     assert cli("connectors", "bind", "dev-local", "--cert", fingerprint).returncode == 0
     assert "already" in cli("connectors", "bind", "dev-local", "--cert", fingerprint).stdout
+    # nothing serves 127.0.0.1:8443 here: without endpoints, installed is the whole story
+    (tmp_path / "no-endpoints.json").write_text(json.dumps({"endpoints": []}))
+    cleared = cli("connectors", "update", "dev-local", "--config",
+                  str(tmp_path / "no-endpoints.json"), "--as", "root-admin")  # fmt: skip
+    assert cleared.returncode == 0, cleared.stderr
     emergency = ("push", "emergency", "--cert", fingerprint, "--connector", "dev-local",
                  "--reason", "certificate leaked, replace it now")  # fmt: skip
     off = cli(*emergency, "--as", "root-admin")
@@ -213,6 +218,7 @@ def test_connectors_and_push_from_the_command_line(cli, tmp_path):
     assert pushed.returncode == 0, pushed.stderr
     result = json.loads(pushed.stdout)
     assert result["outcome"] == "installed" and result["emergency"] is True
+    assert result["status"] == "Completed"
     assert (target / "site.crt").read_bytes() == c.pem(cert)
     again = cli(*emergency, "--as", "root-admin", CERTPUSH_EMERGENCY_PUSH="on")
     assert "(emergency change) already_installed" in again.stdout

@@ -106,8 +106,10 @@ def test_evidence_pack_round_trip_and_tampering(pushed, cli, tmp_path):
         ("approve", "ravi", digest, True),
         ("implement", "ines", digest, True),
     ]
-    [attempt] = facts["push_attempts"]
-    assert attempt["outcome"] == "installed"
+    install, verify = facts["push_attempts"]
+    assert (install["kind"], install["outcome"]) == ("install", "installed")
+    assert (verify["kind"], verify["outcome"]) == ("verify", "verified")
+    assert facts["rollback"] is None
     [endpoint] = facts["endpoints"]
     assert (endpoint["before"], endpoint["after"]) == (pushed["old"], pushed["new"])
     assert endpoint["outcome"] == "match"

@@ -64,7 +64,7 @@ def device(sqlite_settings, tmp_path):
                       now=now(), settings={"profile": profile,
                                            "cert_path": str(folder / "site.crt"),
                                            "key_path": str(folder / "site.key")},
-                      endpoints=["127.0.0.1:9 plan.example"])  # fmt: skip
+                      endpoints=[])  # fmt: skip
         bind(db, "dev", fingerprint, actor="t", now=now())
     return {"fingerprint": fingerprint, "log": log, "folder": folder, "vault": vault}
 

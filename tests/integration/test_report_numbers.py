@@ -8,12 +8,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from data.crypto import load_vault
 from data.db import session_scope
 from data.domain.periods import Granularity, Period, zone
 from data.domain.push_validation import PushValidation, success_rate, validation_of
 from data.domain.workflow import Action, Actor
+from data.models import Certificate
 from data.reports import (
     Selection,
     by_connector_type,
@@ -26,11 +28,11 @@ from data.reports import (
     trend,
     work_orders_behind,
 )
-from data.workorders import act, claim_due, request_push
+from data.workorders import act, claim_due, request_push, work_order_detail
 from jobs.verify import run_sweep
 from jobs.workorders import run_work_order
 from tests.report_fixtures import ReportWorld
-from tests.servers import wait_for_fingerprint
+from tests.servers import tls_fingerprint
 
 PARIS = zone("Europe/Paris")
 UTC_ZONE = zone("UTC")
@@ -258,10 +260,11 @@ INES = Actor("ines", "implementer")
 
 
 @pytest.mark.clock
-def test_real_push_decided_by_its_first_sweep_and_never_redecided(sqlite_settings, tmp_path):
-    """Approve, implement, the scheduler's push job installs on nginx that does not reload:
-    the first sweep fails the push. nginx then reloads and serves it; the second sweep
-    matches, and the report still counts the push as failed verification."""
+def test_real_push_rolled_back_is_counted_once_and_never_redecided(sqlite_settings, tmp_path):
+    """Approve, implement: the push installs on an nginx whose reload does not pick up the
+    new files, so the old certificate is still served: Failed Verification, the previous
+    files go back and the old certificate is seen served (a real handshake): Rolled Back.
+    The report counts one push that failed verification; a later sweep changes nothing."""
     from tests.integration.test_verify import make_device
 
     dev = make_device(sqlite_settings, tmp_path, reload_command="true")  # never reloads
@@ -276,19 +279,23 @@ def test_real_push_decided_by_its_first_sweep_and_never_redecided(sqlite_setting
                                 lease=timedelta(minutes=5), limit=5)  # fmt: skip
         assert claimed == [wo.id]
         vault = load_vault(sqlite_settings)
-        assert run_work_order(url, vault, wo.id, "test") is True
-        first = run_sweep(url, timeout=3, settle_seconds=0)
-        assert first.summary == {"mismatch": 1}
-
-        workers = dev.nginx.worker_pids()
-        dev.nginx.reload()
-        dev.nginx.wait_for_reload(workers)
-        wait_for_fingerprint("127.0.0.1", dev.port, dev.new)
-        second = run_sweep(url, timeout=3, settle_seconds=0)
-        assert second.summary == {"match": 1}
+        assert run_work_order(url, vault, wo.id, "test") is False
+        with session_scope(url) as db:
+            detail = work_order_detail(db, wo.id)
+            cert = db.scalar(select(Certificate).where(Certificate.fingerprint_sha256 == dev.new))
+            gray = cert.push_failed
+        steps = [h["to"] for h in detail["history"]]
+        assert steps[-4:] == ["Verifying", "Failed Verification", "Rolling Back", "Rolled Back"]
+        assert detail["status"] == "Rolled Back" and "served again" in detail["reason"]
+        assert tls_fingerprint("127.0.0.1", dev.port) == dev.old  # the old one, by handshake
+        restored = (dev.tls / "site.crt").read_bytes()
+        assert restored == (dev.tls / "site.crt.certpush-prev").read_bytes()
+        assert gray  # the push of this certificate failed: Gray
+        # a sweep afterwards expects what the device should serve now: nothing of ours
+        assert run_sweep(url, timeout=3, settle_seconds=0).summary == {}
     finally:
         dev.nginx.stop()
-    # Every UTC day the push and its sweeps happened on (two, if they spanned midnight).
+    # Every UTC day the push and its checks happened on (two, if they spanned midnight).
     period = Period(now.date(), datetime.now(UTC).date(), UTC_ZONE)
     with session_scope(url) as db:
         k = kpis(db, period)
