@@ -1,9 +1,17 @@
 """Maintenance windows from the connector settings to the approval flow: through
-``data.connectors``, with ``now`` injected."""
+``data.connectors``, ``data.workorders.act`` and the CLI.
+
+``now`` is injected everywhere it can be (the services take it);
+the CLI reads the wall clock, so its test lays the windows out from the clock it reads.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,16 +20,19 @@ from data.connectors import (
     add_connector,
     bind,
     bound_connectors,
+    connector_windows,
     get_connector,
     update_connector,
 )
 from data.db import session_scope
 from data.domain.connector_specs import ConnectorConfigError
+from data.domain.windows import fits, next_opening
 from data.domain.workflow import Action, Actor, WorkOrderStatus
 from data.importer import import_paths
-from data.models import AuditEvent
-from data.workorders import act, get_work_order, request_push
+from data.models import AuditEvent, WorkOrder
+from data.workorders import act, claim_due, get_work_order, history, request_push, work_order_detail
 from tests import certs as c
+from tests.cli_auth import stdin_for
 
 OLIVIA = Actor("olivia", "operator")
 RAVI = Actor("ravi", "reviewer")
@@ -136,3 +147,221 @@ def test_changing_windows_keeps_the_approvals_and_is_audited(settings, vault, tm
     assert changed.startswith("changed maintenance windows, automatic rollback, canary;")
     assert "maintenance windows Mon-Fri 09:00-17:00 Europe/Paris" in changed
     assert "maintenance windows any time" in cleared_detail
+
+
+# ----------------------------------------------------------------------------- act()
+
+
+def test_implement_now_outside_the_windows_waits_for_the_next_opening_across_dst(
+    settings, vault, tmp_path
+):
+    """Friday before the October change: the push is scheduled at Tuesday 22:00 Paris
+    time, which is CET by then (21:00 UTC), and the scheduler starts it only then."""
+    fingerprint = setup(settings, vault, tmp_path)
+    wo_id = approved(settings, fingerprint)
+    with session_scope(settings.database_url) as db:
+        result = act(db, wo_id, Action.IMPLEMENT, actor=INES, now=FRIDAY, comment="go")
+        assert result.ok, result.message
+        said = (f"outside the maintenance windows of dev ({PARIS}): scheduled at the next "
+                f"opening, {NEXT_OPENING_TEXT}")  # fmt: skip
+        assert result.message == f"WO-{wo_id:06d} is now Push-Scheduled: {said}"
+        view = get_work_order(db, wo_id)
+        assert view.status is S.SCHEDULED and view.run_at == NEXT_OPENING
+        assert history(db, wo_id)[-1].comment == (f"go (push at 2026-10-27 21:00 UTC); {said}")
+        due = dict(owner="s", grace=timedelta(minutes=5), lease=timedelta(minutes=5), limit=9)
+        assert claim_due(db, now=NEXT_OPENING - timedelta(seconds=1), **due) == []
+        assert claim_due(db, now=NEXT_OPENING, **due) == [wo_id]
+    assert any(said in d for d in audits(settings, "workorder.implement"))
+
+
+def test_implement_now_inside_a_window_pushes_now(settings, vault, tmp_path):
+    thursday_night = datetime(2026, 10, 22, 21, 30, tzinfo=UTC)  # 23:30 CEST
+    fingerprint = setup(settings, vault, tmp_path, now=thursday_night)
+    wo_id = approved(settings, fingerprint, now=thursday_night)
+    with session_scope(settings.database_url) as db:
+        result = act(db, wo_id, Action.IMPLEMENT, actor=INES, now=thursday_night)
+        assert result.ok and result.message == f"WO-{wo_id:06d} is now Push In Progress"
+
+
+def test_without_windows_any_time_will_do(settings, vault, tmp_path):
+    fingerprint = setup(settings, vault, tmp_path, windows="")
+    wo_id = approved(settings, fingerprint)
+    with session_scope(settings.database_url) as db:
+        result = act(db, wo_id, Action.IMPLEMENT, actor=INES, now=FRIDAY)
+        assert result.ok and result.work_order.status is S.PUSH_IN_PROGRESS
+
+
+def test_a_schedule_outside_the_windows_is_refused_with_the_next_opening(settings, vault, tmp_path):
+    fingerprint = setup(settings, vault, tmp_path)
+    wo_id = approved(settings, fingerprint)
+    label = f"WO-{wo_id:06d}"
+    saturday = datetime(2026, 10, 24, 10, 0, tzinfo=UTC)
+    with session_scope(settings.database_url) as db:
+        refused = act(db, wo_id, Action.IMPLEMENT, actor=INES, now=FRIDAY, manual=False,
+                      at=saturday)  # fmt: skip
+        assert not refused.ok
+        assert refused.message == (
+            f"{label}: the push time 2026-10-24 10:00 UTC is outside the maintenance windows "
+            f"of dev ({PARIS}); the next opening is {NEXT_OPENING_TEXT}: choose a time inside "
+            "a window (an admin may override with a reason)"
+        )
+        assert get_work_order(db, wo_id).status is S.REVIEW_IN_PROGRESS  # nothing changed
+        inside = NEXT_OPENING + timedelta(minutes=30)
+        scheduled = act(db, wo_id, Action.IMPLEMENT, actor=INES, now=FRIDAY, manual=False,
+                        at=inside)  # fmt: skip
+        assert scheduled.ok and scheduled.message == f"{label} is now Push-Scheduled"
+        assert get_work_order(db, wo_id).run_at == inside
+        # Reschedule follows the same rule: Wednesday noon is refused, Thursday night not.
+        wednesday = datetime(2026, 10, 28, 12, 0, tzinfo=UTC)
+        moved = act(db, wo_id, Action.RESCHEDULE, actor=INES, now=FRIDAY, at=wednesday)
+        assert not moved.ok
+        assert "the next opening is Thu 2026-10-29 22:00 Europe/Paris (21:00 UTC)" in (
+            moved.message
+        )
+        assert get_work_order(db, wo_id).run_at == inside
+        thursday = datetime(2026, 10, 29, 23, 0, tzinfo=UTC)
+        assert act(db, wo_id, Action.RESCHEDULE, actor=INES, now=FRIDAY, at=thursday).ok
+    assert audits(settings, "workorder.implement.refused") == [refused.message]
+    assert audits(settings, "workorder.reschedule.refused") == [moved.message]
+
+
+def test_an_admin_overrides_the_windows_with_a_reason(settings, vault, tmp_path):
+    fingerprint = setup(settings, vault, tmp_path)
+    wo_id = approved(settings, fingerprint)
+    saturday = datetime(2026, 10, 24, 10, 0, tzinfo=UTC)
+    outside = dict(now=FRIDAY, manual=False, at=saturday)
+    with session_scope(settings.database_url) as db:
+        by_implementer = act(db, wo_id, Action.IMPLEMENT, actor=INES, **outside,
+                             override_window="vendor is on site Saturday")  # fmt: skip
+        assert not by_implementer.ok
+        assert "only an admin may override the maintenance windows; ines is implementer" in (
+            by_implementer.message
+        )
+        no_reason = act(db, wo_id, Action.IMPLEMENT, actor=ADAM, **outside, override_window=" ")
+        assert not no_reason.ok and "needs a reason" in no_reason.message
+        _, [pending] = request_push(db, fingerprint, actor=OLIVIA, now=FRIDAY)
+        not_here = act(db, pending.id, Action.APPROVE, actor=RAVI, now=FRIDAY, override_window="x")
+        assert not not_here.ok and "Implement and Reschedule only" in not_here.message
+        done = act(db, wo_id, Action.IMPLEMENT, actor=ADAM, **outside,
+                   override_window="vendor is on site Saturday")  # fmt: skip
+        assert done.ok, done.message
+        said = "maintenance windows overridden by adam: vendor is on site Saturday"
+        assert done.message == f"WO-{wo_id:06d} is now Push-Scheduled: {said}"
+        assert done.work_order.run_at == saturday
+        assert db.get(WorkOrder, wo_id).window_override == "vendor is on site Saturday"
+        assert work_order_detail(db, wo_id)["window_override"] == "vendor is on site Saturday"
+        assert history(db, wo_id)[-1].comment == f"(push at 2026-10-24 10:00 UTC); {said}"
+        # A later reschedule inside a window, without an override, clears it.
+        assert act(db, wo_id, Action.RESCHEDULE, actor=INES, now=FRIDAY,
+                   at=NEXT_OPENING).ok  # fmt: skip
+        assert db.get(WorkOrder, wo_id).window_override is None
+    assert audits(settings, "workorder.window_override") == [said]
+    refusals = audits(settings, "workorder.implement.refused")
+    assert len(refusals) == 2 and "only an admin" in refusals[0]
+
+
+def test_a_push_that_would_overrun_its_window_does_not_fit(settings, vault, tmp_path):
+    """What the scheduler asks before it starts a push (claim_due, issue 13): the stored
+    windows, and whether the push finishes before its window closes."""
+    setup(settings, vault, tmp_path)
+    with session_scope(settings.database_url) as db:
+        windows = connector_windows(db, get_connector(db, "dev").id)
+    closes = datetime(2026, 10, 28, 1, 0, tzinfo=UTC)  # Wednesday 02:00 CET
+    ten_minutes = timedelta(minutes=10)
+    assert fits(windows, closes - ten_minutes, ten_minutes)
+    assert not fits(windows, closes - ten_minutes + timedelta(seconds=1), ten_minutes)
+    assert next_opening(windows, closes - timedelta(minutes=5)) == datetime(
+        2026, 10, 29, 21, 0, tzinfo=UTC
+    )
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+PASSWORDS = {n: "long-password" for n in ("olivia", "ravi", "ines", "adam")}
+
+
+@pytest.fixture
+def cli(tmp_path):
+    env = {**os.environ, "CERTPUSH_INSTANCE": str(tmp_path / "instance")}
+    env.pop("DATABASE_URL", None)
+    env.pop("CERTPUSH_MASTER_KEY", None)
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jobs.cli", *args],
+            input=stdin_for(args, PASSWORDS, stdin),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.mark.clock
+def test_windows_from_the_command_line(cli, tmp_path):
+    """The CLI reads the wall clock: its windows are laid out from the clock read here, on
+    the weekday three days ahead (UTC), so now is outside them at any hour and date."""
+    now = datetime.now(UTC)
+    opening_day = (now + timedelta(days=3)).date()
+    weekday = opening_day.strftime("%a")
+    window = f"{weekday} 10:00-11:00 UTC"
+    opening = f"{weekday} {opening_day:%Y-%m-%d} 10:00 UTC"
+    files, fingerprint = _certificate(tmp_path, "cli-windows.example")
+    assert cli("db", "upgrade").returncode == 0
+    assert cli("keys", "generate").returncode == 0
+    assert cli("import", *map(str, files)).returncode == 0
+    for name, role in (("olivia", "operator"), ("ravi", "reviewer"), ("ines", "implementer"),
+                       ("adam", "admin")):  # fmt: skip
+        cli("users", "add", name, "--role", role, "--password-stdin", stdin="long-password\n")
+    (tmp_path / "local.json").write_text(json.dumps(_local(tmp_path, "dev")))
+    config = ("--type", "local", "--config", str(tmp_path / "local.json"))
+    bad = cli("connectors", "add", "dev", *config, "--window", "Tues 10:00-11:00 UTC")
+    assert bad.returncode == 1
+    assert "error: windows: line 1: 'Tues' is not a day (Mon..Sun, or daily)" in bad.stderr
+    more = ("--window", "Sat 23:00-01:00 Europe/Paris", "--no-rollback", "--canary")
+    added = cli("connectors", "add", "dev", *config, "--window", window, *more)
+    assert added.returncode == 0, added.stderr
+    [listed] = json.loads(cli("connectors", "list", "--json").stdout)
+    assert listed["windows"] == [window, "Sat 23:00-01:00 Europe/Paris"]
+    assert (listed["auto_rollback"], listed["canary"]) == (False, True)
+    nothing = cli("connectors", "update", "dev")
+    assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
+    updated = cli("connectors", "update", "dev", "--window", window)
+    assert updated.returncode == 0, updated.stderr
+    assert f"maintenance windows: {window}" in updated.stdout
+    assert cli("connectors", "bind", "dev", "--cert", fingerprint).returncode == 0
+
+    def approved_work_order() -> str:
+        made = cli("push", "request", "--cert", fingerprint, "--as", "olivia", "--json")
+        assert made.returncode == 0, made.stderr
+        [wo] = json.loads(made.stdout)["work_orders"]
+        assert cli("workorders", "approve", wo["id"], "--as", "ravi").returncode == 0
+        return wo["id"]
+
+    first = approved_work_order()
+    implemented = cli("workorders", "implement", first, "--as", "ines")
+    assert implemented.returncode == 0, implemented.stderr
+    assert f"is now Push-Scheduled: outside the maintenance windows of dev ({window}): " in (
+        implemented.stdout
+    )
+    assert f"scheduled at the next opening, {opening}" in implemented.stdout
+    second = approved_work_order()
+    before = (now + timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
+    at = ("--at", before.isoformat())
+    refused = cli("workorders", "implement", second, *at, "--as", "ines")
+    assert refused.returncode == 1
+    assert f"the next opening is {opening}" in refused.stderr
+    denied = cli("workorders", "implement", second, *at, "--as", "ines",
+                 "--override-window", "vendor on site")  # fmt: skip
+    assert denied.returncode == 1 and "only an admin may override" in denied.stderr
+    overridden = cli("workorders", "implement", second, *at, "--as", "adam",
+                     "--override-window", "vendor on site")  # fmt: skip
+    assert overridden.returncode == 0, overridden.stderr
+    assert "maintenance windows overridden by adam: vendor on site" in overridden.stdout
+    shown = json.loads(cli("workorders", "show", second, "--json").stdout)
+    assert shown["window_override"] == "vendor on site" and shown["status"] == "Push-Scheduled"
+    cleared = cli("connectors", "update", "dev", "--window", "")
+    assert cleared.returncode == 0 and "maintenance windows: any time" in cleared.stdout
