@@ -114,6 +114,7 @@ APPROVAL_COMMENT_LABEL = "approval-comment-label"
 APPROVAL_YES = "approval-yes"
 APPROVAL_NO = "approval-no"
 APPROVAL_ERROR = "approval-error"
+APPROVAL_WINDOWS = "approval-windows"  # each work order's maintenance windows, next opening
 PUSH_PLAN = "push-plan"  # a work order's pinned push plan and its preflight results
 
 # work orders page

@@ -33,6 +33,7 @@ from data.domain.nodes import ConnectorState, ConnectorView, EndpointView, endpo
 from data.domain.profiles import ProfileBook
 from data.domain.push_validation import PushVerdict
 from data.domain.windows import Window, format_windows, parse_windows
+from data.domain.workflow import work_order_id
 from data.models import (
     Binding,
     Certificate,
@@ -40,6 +41,7 @@ from data.models import (
     Endpoint,
     PushAttempt,
     VerificationResult,
+    WorkOrder,
 )
 from data.profiles import book_for
 from data.push_plans import FILE_TYPES, check_paths, refresh_plans
@@ -168,6 +170,18 @@ def connector_windows(session: Session, connector_id: int) -> tuple[Window, ...]
     if text is None:
         raise NotFound(f"no app connector with id {connector_id}")
     return parse_windows(text)
+
+
+def work_order_windows(session: Session, wo_ids: Sequence[int]) -> list[tuple[str, str, str]]:
+    """(work order label, connector name, its maintenance windows text) for each work
+    order, in id order: what the Implement and Reschedule dialogs show."""
+    rows = session.execute(
+        select(WorkOrder.id, Connector.name, Connector.maintenance_windows)
+        .join(Connector, Connector.id == WorkOrder.connector_id)
+        .where(WorkOrder.id.in_(list(wo_ids)))
+        .order_by(WorkOrder.id)
+    )
+    return [(work_order_id(i), name, text or "") for i, name, text in rows]
 
 
 def _replace_endpoints(session: Session, connector_id: int, endpoints: Sequence[EndpointSpec]):

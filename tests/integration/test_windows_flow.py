@@ -1,7 +1,7 @@
 """Maintenance windows from the connector settings to the approval flow: through
-``data.connectors``, ``data.workorders.act`` and the CLI.
+``data.connectors``, ``data.workorders.act``, the CLI and the Implement dialog.
 
-``now`` is injected everywhere it can be (the services take it);
+``now`` is injected everywhere it can be (the services and the web callbacks take it);
 the CLI reads the wall clock, so its test lays the windows out from the clock it reads.
 """
 
@@ -30,9 +30,11 @@ from data.domain.windows import fits, next_opening
 from data.domain.workflow import Action, Actor, WorkOrderStatus
 from data.importer import import_paths
 from data.models import AuditEvent, WorkOrder
+from data.users import add_user
 from data.workorders import act, claim_due, get_work_order, history, request_push, work_order_detail
 from tests import certs as c
 from tests.cli_auth import stdin_for
+from tests.dash_calls import ActingAs, component_text
 
 OLIVIA = Actor("olivia", "operator")
 RAVI = Actor("ravi", "reviewer")
@@ -365,3 +367,86 @@ def test_windows_from_the_command_line(cli, tmp_path):
     assert shown["window_override"] == "vendor on site" and shown["status"] == "Push-Scheduled"
     cleared = cli("connectors", "update", "dev", "--window", "")
     assert cleared.returncode == 0 and "maintenance windows: any time" in cleared.stdout
+
+
+# ----------------------------------------------------------------------------- the dialog
+
+PASSWORD = "correct horse battery"
+BERLIN = {"zone": "Europe/Berlin", "offset": -60}
+SATURDAY = datetime(2026, 12, 12, 12, 0, tzinfo=UTC)  # 13:00 in Berlin
+
+
+@pytest.fixture
+def web(sqlite_settings, tmp_path):
+    """The Flask server on a fresh database: certificate bound to ``anytime`` (no windows)
+    and ``paris`` (Tue,Thu 22:00-02:00 Europe/Paris), both approved for Implement."""
+    from dashboard.app import app
+    from data.crypto import load_vault
+
+    vault = load_vault(sqlite_settings)
+    files, fingerprint = _certificate(tmp_path, "shop.example")
+    with session_scope(sqlite_settings.database_url) as db:
+        for actor in (OLIVIA, RAVI, INES):
+            add_user(db, actor.username, actor.role, PASSWORD, SATURDAY)
+        import_paths(db, vault, files, now=SATURDAY, actor="t")
+        for name, windows in (("anytime", ""), ("paris", PARIS)):
+            add_connector(db, vault, name=name, type_name="local", actor="t", role="admin",
+                          settings=_local(tmp_path, name), now=SATURDAY,
+                          windows=windows)  # fmt: skip
+            bind(db, name, fingerprint, actor="t", now=SATURDAY)
+        _, orders = request_push(db, fingerprint, actor=OLIVIA, now=SATURDAY)
+        for wo in orders:
+            assert act(db, wo.id, Action.APPROVE, actor=RAVI, now=SATURDAY).ok
+    server = app.server
+    previous = server.config["CERTPUSH_SETTINGS"]
+    server.config["CERTPUSH_SETTINGS"] = sqlite_settings
+    server.fingerprint = fingerprint
+    yield server
+    server.config["CERTPUSH_SETTINGS"] = previous
+
+
+def test_the_implement_dialog_shows_each_connectors_windows_and_the_next_opening(web, monkeypatch):
+    import dashboard.callbacks.approval as approval
+
+    monkeypatch.setattr(approval, "_now", lambda: SATURDAY)
+    with ActingAs(web, "ines", PASSWORD):
+        state = approval.approval_dialog_state(Action.IMPLEMENT, web.fingerprint, BERLIN)
+        pending, manual = state[3], state[4]
+        assert manual is True and len(pending["work_orders"]) == 2
+        now_text = component_text(approval.show_windows(True, None, pending, BERLIN))
+        chosen_outside = component_text(
+            approval.show_windows(False, "2026-12-14T09:00", pending, BERLIN)  # Monday
+        )
+        chosen_inside = component_text(
+            approval.show_windows(False, "2026-12-15T22:30", pending, BERLIN)  # Tuesday
+        )
+        rejecting = approval.show_windows(True, None, {**pending, "action": "reject"}, BERLIN)
+        closed, error, message, colour, *_ = approval.confirm_approval(
+            1, pending, True, None, "", BERLIN
+        )
+    opening = "Tue 2026-12-15 22:00 Europe/Paris (21:00 UTC)"
+    assert "Maintenance windows" in now_text
+    assert "(anytime): any time" in now_text
+    assert f"(paris): maintenance windows {PARIS}" in now_text
+    assert f"outside them now: Yes schedules the push at the next opening, {opening}" in now_text
+    assert f"the chosen time is outside them; the next opening is {opening}" in chosen_outside
+    assert "the push time is inside a window" in chosen_inside
+    assert "next opening" not in chosen_inside
+    assert rejecting == []
+    # Yes: the connector without windows pushes now, the other waits for its window.
+    assert (closed, error, colour) == (False, None, "success")
+    said = component_text(message)
+    assert "is now Push In Progress" in said
+    assert "is now Push-Scheduled: outside the maintenance windows of paris" in said
+    statuses = {o.connector: (o.status, o.run_at) for o in _orders(web)}
+    assert statuses == {
+        "anytime": (S.PUSH_IN_PROGRESS, SATURDAY),
+        "paris": (S.SCHEDULED, datetime(2026, 12, 15, 21, 0, tzinfo=UTC)),
+    }
+
+
+def _orders(web) -> list:
+    from data.workorders import list_work_orders
+
+    with session_scope(web.config["CERTPUSH_SETTINGS"].database_url) as db:
+        return list_work_orders(db)
