@@ -310,7 +310,13 @@ def connector_detail_rows(connector: ConnectorView, zone: tzinfo = UTC) -> Detai
     counts = state_counts(connector.endpoints)
     total = _count_phrase(len(connector.endpoints))
     rows.append(["Endpoints", f"{total}: {_counts_line(counts)}" if counts else total])
+    rows.append(["Maintenance windows", windows_line(connector)])
     return rows
+
+
+def windows_line(connector: ConnectorView) -> str:
+    """A connector's maintenance windows on one line, or "any time" when it has none."""
+    return "; ".join(connector.windows.splitlines()) or "any time"
 
 
 def endpoint_detail_rows(
@@ -390,6 +396,7 @@ def connector_node(connector: ConnectorView, zone: tzinfo = UTC) -> Element:
             title += f"\n{connector.work_order_reason}"
     if connector.last_push is not None:
         title += f"\nLast push {last_push_line(connector.last_push)}"
+    title += f"\nMaintenance windows: {windows_line(connector)}"
     classes = f"connector connector-{connector.state.value}"
     if work_order and not connector.work_order_final:
         classes += " workorder-open"

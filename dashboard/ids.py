@@ -51,6 +51,9 @@ CONNECTOR_FIELD = "connector-field"
 CONNECTOR_SECRET_KIND = "connector-secret-kind"
 CONNECTOR_SECRET = "connector-secret"
 CONNECTOR_ENDPOINTS = "connector-endpoints"
+CONNECTOR_WINDOWS = "connector-windows"
+CONNECTOR_ROLLBACK = "connector-auto-rollback"
+CONNECTOR_CANARY = "connector-canary"
 CONNECTOR_TEST = "connector-test-btn"
 CONNECTOR_TEST_RESULT = "connector-test-result"
 CONNECTOR_TASK = "connector-test-task"
@@ -111,6 +114,7 @@ APPROVAL_COMMENT_LABEL = "approval-comment-label"
 APPROVAL_YES = "approval-yes"
 APPROVAL_NO = "approval-no"
 APPROVAL_ERROR = "approval-error"
+APPROVAL_WINDOWS = "approval-windows"  # each work order's maintenance windows, next opening
 PUSH_PLAN = "push-plan"  # a work order's pinned push plan and its preflight results
 
 # work orders page

@@ -28,10 +28,12 @@ from data.domain.connector_specs import (
     valid_name,
     validate_settings,
 )
-from data.domain.errors import CertpushError, NotFound, PermissionDenied
+from data.domain.errors import CertpushError, NotFound, PermissionDenied, WindowError
 from data.domain.nodes import ConnectorState, ConnectorView, EndpointView, endpoint_state
 from data.domain.profiles import ProfileBook
 from data.domain.push_validation import PushVerdict
+from data.domain.windows import Window, format_windows, parse_windows
+from data.domain.workflow import work_order_id
 from data.models import (
     Binding,
     Certificate,
@@ -39,6 +41,7 @@ from data.models import (
     Endpoint,
     PushAttempt,
     VerificationResult,
+    WorkOrder,
 )
 from data.profiles import book_for
 from data.push_plans import FILE_TYPES, check_paths, refresh_plans
@@ -82,6 +85,9 @@ class ConnectorInfo:
     secret_kind: str | None
     endpoints: tuple[EndpointSpec, ...]
     bound_certificates: int = 0
+    windows: str = ""  # maintenance windows, one a line; "" = any time
+    auto_rollback: bool = True  # undo a push whose verification fails
+    canary: bool = False  # a rollout pushes through it first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +97,9 @@ class ConnectorInfo:
             "secret": f"{self.secret_kind} (stored encrypted)" if self.secret_kind else None,
             "endpoints": [e.to_json() for e in self.endpoints],
             "bound_certificates": self.bound_certificates,
+            "windows": self.windows.splitlines(),
+            "auto_rollback": self.auto_rollback,
+            "canary": self.canary,
         }
 
 
@@ -119,6 +128,9 @@ def _info(session: Session, row: Connector) -> ConnectorInfo:
         secret_kind=row.secret_kind if row.sealed_secret else None,
         endpoints=_endpoints_of(session, row.id),
         bound_certificates=bound or 0,
+        windows=row.maintenance_windows or "",
+        auto_rollback=row.auto_rollback,
+        canary=row.canary,
     )
 
 
@@ -136,6 +148,40 @@ def certificate_by_fingerprint(session: Session, fingerprint: str) -> Certificat
     if row is None:
         raise NotFound(f"no certificate with SHA-256 fingerprint {fingerprint[:80]!r}")
     return row
+
+
+def clean_windows(windows: str | Sequence[str]) -> str:
+    """Maintenance windows as stored: validated and written canonically, one a line.
+
+    Takes the form's text or the CLI's repeated ``--window`` values (``--window ''``
+    alone clears them); a mistake is a ConnectorConfigError on the field ``windows``.
+    """
+    text = windows if isinstance(windows, str) else "\n".join(windows)
+    try:
+        return format_windows(parse_windows(text))
+    except WindowError as exc:
+        raise ConnectorConfigError({"windows": str(exc)}) from None
+
+
+def connector_windows(session: Session, connector_id: int) -> tuple[Window, ...]:
+    """A connector's maintenance windows (none: any time), for the approval rule and the
+    scheduler. Stored text was validated when saved; WindowError if it was edited since."""
+    text = session.scalar(select(Connector.maintenance_windows).where(Connector.id == connector_id))
+    if text is None:
+        raise NotFound(f"no app connector with id {connector_id}")
+    return parse_windows(text)
+
+
+def work_order_windows(session: Session, wo_ids: Sequence[int]) -> list[tuple[str, str, str]]:
+    """(work order label, connector name, its maintenance windows text) for each work
+    order, in id order: what the Implement and Reschedule dialogs show."""
+    rows = session.execute(
+        select(WorkOrder.id, Connector.name, Connector.maintenance_windows)
+        .join(Connector, Connector.id == WorkOrder.connector_id)
+        .where(WorkOrder.id.in_(list(wo_ids)))
+        .order_by(WorkOrder.id)
+    )
+    return [(work_order_id(i), name, text or "") for i, name, text in rows]
 
 
 def _replace_endpoints(session: Session, connector_id: int, endpoints: Sequence[EndpointSpec]):
@@ -166,11 +212,15 @@ def add_connector(
     now: datetime,
     role: str | None = None,
     book: ProfileBook | None = None,
+    windows: str | Sequence[str] = "",
+    auto_rollback: bool = True,
+    canary: bool = False,
 ) -> ConnectorInfo:
     """Validate and store a connector; the secret is sealed before it touches the database.
 
     ``role`` is the acting user's: a ``local`` connector acts on the certpush host itself,
-    so only an admin may add one, and only where the host allows it.
+    so only an admin may add one, and only where the host allows it. ``windows`` are its
+    maintenance windows (data/domain/windows.py; none: any time).
     """
     spec = spec_for(type_name)
     book = book or book_for(session)
@@ -180,6 +230,7 @@ def add_connector(
         lambda: valid_name(name),
         lambda: validate_settings(spec, settings),
         lambda: parse_endpoints(endpoints),
+        lambda: clean_windows(windows),
     ):
         try:
             check()
@@ -202,6 +253,9 @@ def add_connector(
         secret_kind=secret_kind if secret else None,
         created_at=now,
         created_by=actor,
+        maintenance_windows=clean_windows(windows),
+        auto_rollback=auto_rollback,
+        canary=canary,
     )
     session.add(row)
     try:
@@ -217,10 +271,20 @@ def add_connector(
         action="connector.add",
         now=now,
         target=name,
-        detail=f"type {spec.type}; settings {json.dumps(clean, sort_keys=True)}",
+        detail=f"type {spec.type}; settings {json.dumps(clean, sort_keys=True)}; "
+        + _rollout_detail(row),
     )
     session.flush()
     return _info(session, row)
+
+
+def _rollout_detail(row: Connector) -> str:
+    """How pushes through the connector roll out, for its audit records."""
+    windows = row.maintenance_windows.replace("\n", "; ") or "any time"
+    return (
+        f"maintenance windows {windows}; automatic rollback {'on' if row.auto_rollback else 'off'}"
+        f"; canary {'yes' if row.canary else 'no'}"
+    )
 
 
 def check_local_rights(type_name: str, actor: str, role: str | None, book: ProfileBook) -> None:
@@ -266,9 +330,14 @@ def update_connector(
     role: str | None,
     now: datetime,
     book: ProfileBook | None = None,
+    windows: str | Sequence[str] | None = None,
+    auto_rollback: bool | None = None,
+    canary: bool | None = None,
 ) -> tuple[ConnectorInfo, list[str]]:
-    """Change a connector's settings, endpoints or secret with the same validation as
-    ``add_connector``; open work orders using it get a new plan (approvals void)."""
+    """Change a connector's settings, endpoints, secret, maintenance windows, automatic
+    rollback or canary flag (None: unchanged) with the same validation as
+    ``add_connector``. When settings, endpoints or the secret change, open work orders
+    using it get a new plan (approvals void); the rollout options are not in the plan."""
     row = _connector(session, name)
     spec = spec_for(row.type)
     book = book or book_for(session)
@@ -289,6 +358,12 @@ def update_connector(
             errors.update(exc.errors)
     if secret and secret_kind not in spec.secret_kinds:
         errors["secret"] = f"a {spec.type} connector takes no {secret_kind or 'secret'}"
+    new_windows = None
+    if windows is not None:
+        try:
+            new_windows = clean_windows(windows)
+        except ConnectorConfigError as exc:
+            errors.update(exc.errors)
     if errors:
         raise ConnectorConfigError(errors)
     changed = []
@@ -302,14 +377,36 @@ def update_connector(
         row.sealed_secret = vault.seal(secret, secret_context(row.id))
         row.secret_kind = secret_kind
         changed.append("credential")
+    in_plan = list(changed)
+    changed += _set_rollout_options(row, new_windows, auto_rollback, canary)
     if not changed:
         return _info(session, row), []
     audit.record(session, actor=actor, action="connector.update", now=now, target=name,
-                 detail=f"changed {', '.join(changed)}; settings {row.settings}")  # fmt: skip
+                 detail=f"changed {', '.join(changed)}; settings {row.settings}; "
+                 + _rollout_detail(row))  # fmt: skip
     session.flush()
-    why = f"connector {name}: {', '.join(changed)} changed by {actor}"
+    if not in_plan:
+        return _info(session, row), []
+    why = f"connector {name}: {', '.join(in_plan)} changed by {actor}"
     voided = refresh_plans(session, book, now=now, actor=actor, connector_id=row.id, why=why)
     return _info(session, row), voided
+
+
+def _set_rollout_options(
+    row: Connector, windows: str | None, auto_rollback: bool | None, canary: bool | None
+) -> list[str]:
+    """Apply the options given (None: unchanged); the names of those that changed."""
+    changed = []
+    if windows is not None and windows != row.maintenance_windows:
+        row.maintenance_windows = windows
+        changed.append("maintenance windows")
+    if auto_rollback is not None and auto_rollback != row.auto_rollback:
+        row.auto_rollback = auto_rollback
+        changed.append("automatic rollback")
+    if canary is not None and canary != row.canary:
+        row.canary = canary
+        changed.append("canary")
+    return changed
 
 
 def set_endpoints(
@@ -574,6 +671,7 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
                 tuple(endpoints[c.id]),
                 detail,
                 last_push=pushes.get(c.id),
+                windows=c.maintenance_windows or "",
             )
         )
     return views

@@ -20,15 +20,23 @@ from sqlalchemy.orm import Session
 
 from data import audit
 from data.connectors import bound_connector_ids, certificate_by_fingerprint
-from data.domain.errors import NotFound
+from data.domain.errors import NotFound, WindowError
 from data.domain.profiles import ProfileBook
 from data.domain.roles import Permission, can
 from data.domain.status import is_expired
+from data.domain.windows import (
+    describe_opening,
+    describe_windows,
+    next_opening,
+    parse_windows,
+    window_at,
+)
 from data.domain.workflow import (
     FINAL,
     Action,
     Actor,
     ApprovalError,
+    Decision,
     Level,
     Policy,
     StateError,
@@ -414,12 +422,16 @@ def act(
     horizon: timedelta | None = None,
     plan_digest: str | None = None,
     book: ProfileBook | None = None,
+    override_window: str | None = None,
 ) -> ActionResult:
     """Apply one person's action to one work order, exactly once, or say why not.
 
     Approve and Implement are given for the work order's pinned plan: refused while its
     preflight found a blocker, or when ``plan_digest`` (what the person was shown) is not
     the plan in force; the event records the digest approved.
+
+    Implement and Reschedule follow the connector's maintenance windows (see
+    ``_window_ruling``); ``override_window`` is an admin's reason to skip them.
     """
     label = work_order_id(wo_id)
     wo = session.get(WorkOrder, wo_id, populate_existing=True)  # the state as stored now
@@ -454,6 +466,13 @@ def act(
         audit.record(session, actor=actor.username, action=f"workorder.{action.value}.refused",
                      now=now, target=label, detail=message)  # fmt: skip
         return ActionResult(False, message)
+    ruling = _window_ruling(session, wo, action, decision, actor=actor, override=override_window)
+    if ruling.refusal:
+        message = f"{label}: {ruling.refusal}"
+        audit.record(session, actor=actor.username, action=f"workorder.{action.value}.refused",
+                     now=now, target=label, detail=message)  # fmt: skip
+        return ActionResult(False, message)
+    decision = ruling.decision
     values: dict[str, Any] = {
         "status": decision.status.value,
         "version": version + 1,
@@ -466,6 +485,7 @@ def act(
     if action is Action.IMPLEMENT or action is Action.RESCHEDULE:
         values["lease_owner"] = None
         values["lease_until"] = None
+        values["window_override"] = ruling.override  # the latest decision's, or none
     changed = session.execute(
         update(WorkOrder)
         .where(WorkOrder.id == wo_id, WorkOrder.version == version)
@@ -481,11 +501,15 @@ def act(
         note = f"{comment} (push at {decision.run_at:%Y-%m-%d %H:%M} UTC)".strip()
     elif decision.proposed_at:
         note = f"{comment} (proposed push at {decision.proposed_at:%Y-%m-%d %H:%M} UTC)".strip()
+    note = "; ".join(part for part in (note, ruling.note) if part)
     _event(session, wo_id, actor=actor.username, action=action.value, before=before,
            after=decision.status.value, comment=note, now=now, digest=digest)  # fmt: skip
     audit.record(session, actor=actor.username, action=f"workorder.{action.value}", now=now,
                  target=label, detail=note)  # fmt: skip
-    message_tail = ""
+    if ruling.override:
+        audit.record(session, actor=actor.username, action="workorder.window_override",
+                     now=now, target=label, detail=ruling.note)  # fmt: skip
+    message_tail = f": {ruling.note}" if ruling.note else ""
     if action is Action.REJECT:
         ended = _reject_siblings(session, wo, actor=actor.username, reason=comment, now=now)
         if ended:
@@ -494,6 +518,77 @@ def act(
     session.expire(wo)
     view = get_work_order(session, wo_id)
     return ActionResult(True, f"{label} is now {view.status.value}{message_tail}", view)
+
+
+@dataclass(frozen=True)
+class _WindowRuling:
+    """What the maintenance windows make of a decision."""
+
+    decision: Decision  # as decided, or moved to the next opening
+    refusal: str | None = None
+    note: str = ""  # said in the answer, the history and the audit trail
+    override: str | None = None  # an admin's reason for skipping the windows
+
+
+def _window_ruling(
+    session: Session,
+    wo: WorkOrder,
+    action: Action,
+    decision: Decision,
+    *,
+    actor: Actor,
+    override: str | None,
+) -> _WindowRuling:
+    """The connector's maintenance windows applied to Implement and Reschedule.
+
+    Implement now (Manual Implementation on) outside every window schedules the push at
+    the next opening; a chosen time outside every window is refused with the next opening
+    after it. An admin may skip the rule with a reason (``override``). Whether the push
+    also finishes before its window closes is the scheduler's check when it starts.
+    """
+    if override is not None and action not in (Action.IMPLEMENT, Action.RESCHEDULE):
+        refusal = "a maintenance window override applies to Implement and Reschedule only"
+        return _WindowRuling(decision, refusal)
+    if action not in (Action.IMPLEMENT, Action.RESCHEDULE):
+        return _WindowRuling(decision)
+    if override is not None:
+        if not can(actor.role, Permission.OVERRIDE_WINDOW):
+            refusal = (
+                f"only an admin may override the maintenance windows; {actor.username} is "
+                f"{actor.role}"
+            )
+            return _WindowRuling(decision, refusal)
+        if not override.strip():
+            return _WindowRuling(decision, "a maintenance window override needs a reason")
+        reason = override.strip()[:1000]
+        note = f"maintenance windows overridden by {actor.username}: {reason}"
+        return _WindowRuling(decision, note=note, override=reason)
+    connector = session.get(Connector, wo.connector_id)
+    name = connector.name if connector else f"#{wo.connector_id}"
+    try:
+        windows = parse_windows(connector.maintenance_windows if connector else "")
+    except WindowError as exc:
+        refusal = (
+            f"the maintenance windows of {name} cannot be read ({exc}): correct them, or an "
+            "admin overrides with a reason"
+        )
+        return _WindowRuling(decision, refusal)
+    when = decision.run_at
+    if not windows or when is None or window_at(windows, when) is not None:
+        return _WindowRuling(decision)
+    opening = next_opening(windows, when)
+    assert opening is not None  # outside some window: one opens again within two weeks
+    outside = f"outside the maintenance windows of {name} ({describe_windows(windows)})"
+    if decision.status is WorkOrderStatus.PUSH_IN_PROGRESS:  # now, Manual Implementation on
+        moved = Decision(WorkOrderStatus.SCHEDULED, decision.levels_done, opening)
+        note = f"{outside}: scheduled at the next opening, {describe_opening(windows, opening)}"
+        return _WindowRuling(moved, note=note)
+    return _WindowRuling(
+        decision,
+        f"the push time {when:%Y-%m-%d %H:%M} UTC is {outside}; the next opening is "
+        f"{describe_opening(windows, opening)}: choose a time inside a window (an admin may "
+        "override with a reason)",
+    )
 
 
 def _plan_refusal(
@@ -726,7 +821,7 @@ def _outside_window(
     connector = session.get(Connector, wo.connector_id)
     if connector is None or not (connector.maintenance_windows or "").strip():
         return False
-    from data.domain.windows import fits, next_opening, parse_windows
+    from data.domain.windows import describe_opening, fits, next_opening, parse_windows
 
     windows = parse_windows(connector.maintenance_windows)
     settings = json.loads(connector.settings or "{}")
@@ -743,7 +838,7 @@ def _outside_window(
         reason=f"not started: it could not finish ({int(needed.total_seconds() // 60)} min "
         "with verification) before its maintenance window closes; "
         + (
-            f"moved to the next opening, {opening:%Y-%m-%d %H:%M} UTC"
+            f"moved to the next opening, {describe_opening(windows, opening)}"
             if opening
             else "no window opens again"
         ),
@@ -888,8 +983,9 @@ def start_emergency(
 def work_order_detail(session: Session, wo_id: int) -> dict[str, Any]:
     """The documented shape of ``certpush workorders show WO --json``: the work order (as in
     ``list``), its ``plan`` (digest, files, commands, endpoints, preflight), its
-    ``approvals`` (each with the plan digest it was given for, and whether it still stands)
-    and its ``history``."""
+    ``approvals`` (each with the plan digest it was given for, and whether it still stands),
+    its ``history`` and ``window_override`` (an admin's reason for pushing outside the
+    connector's maintenance windows, or null)."""
     view = get_work_order(session, wo_id)
     plan = current_plan(session, wo_id)
     events = session.scalars(
@@ -914,10 +1010,12 @@ def work_order_detail(session: Session, wo_id: int) -> dict[str, Any]:
          "to": e.to_status, "comment": e.comment, "plan_digest": e.plan_digest}
         for e in events
     ]  # fmt: skip
+    row = session.get(WorkOrder, wo_id)
     return {
         **view.to_json(),
         "certificate_common_name": view.common_name,
         "comment": view.comment,
+        "window_override": row.window_override if row else None,
         "plan": plan.to_json() if plan else None,
         "approvals": approvals,
         "history": steps,

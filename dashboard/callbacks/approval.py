@@ -19,6 +19,7 @@ from dashboard.auth import require_permission, settings
 from dashboard.components.approval import (
     ACTIONS,
     HIDDEN,
+    WINDOW_ACTIONS,
     approval_summary,
     button_classes,
     form_visibility,
@@ -26,12 +27,13 @@ from dashboard.components.approval import (
     outcome_colour,
     proposed_time,
     push_targets,
+    windows_panel,
     work_order_signature,
     zone_hint,
 )
 from dashboard.components.push_plan import plans_panel
 from dashboard.timezones import LocalTimeError, browser_zone, parse_local, to_local_input
-from data.connectors import bound_connectors, certificate_by_fingerprint
+from data.connectors import bound_connectors, certificate_by_fingerprint, work_order_windows
 from data.db import session_scope
 from data.domain.errors import CertpushError, NotFound, PermissionDenied
 from data.domain.roles import Permission
@@ -296,6 +298,36 @@ def approval_dialog_state(
 def show_schedule_field(manual: bool | None, pending: dict | None) -> tuple[str, str, str]:
     """The date-time field appears when Manual Implementation is off (and for Reschedule)."""
     return form_visibility(_pending_action(pending), manual)
+
+
+@callback(
+    Output(ids.APPROVAL_WINDOWS, "children"),
+    Input(ids.MANUAL_SWITCH, "value"),
+    Input(ids.SCHEDULE_DATETIME, "value"),
+    Input(ids.APPROVAL_PENDING, "data"),
+    State(ids.BROWSER_TZ, "data"),
+)
+def show_windows(
+    manual: bool | None, when: str | None, pending: dict | None, browser_tz: dict | None
+) -> list:
+    """Implement and Reschedule: each work order's maintenance windows, and the next
+    opening when the push time (now, with Manual Implementation on) is outside them."""
+    action = _pending_action(pending)
+    if action not in WINDOW_ACTIONS or not isinstance(pending, dict):
+        return []
+    require_permission(Permission.VIEW_INVENTORY)
+    try:
+        wo_ids = [int(i) for i in pending.get("work_orders") or []][:MAX_TARGETS]
+    except (TypeError, ValueError):
+        return []
+    now_push = action is Action.IMPLEMENT and manual is not False
+    try:
+        at = _now() if now_push else parse_local(when, browser_zone(browser_tz))
+    except LocalTimeError:
+        at = None
+    with session_scope(settings().database_url) as db:
+        rows = work_order_windows(db, wo_ids)
+    return windows_panel(rows, at, now_push=now_push)
 
 
 def _pending_action(pending: Any) -> Action | None:

@@ -181,6 +181,9 @@ def accept_host_key(clicks: int | None, fingerprint: str | None) -> str:
     State(ids.TOPOLOGY_FINGERPRINT, "data"),
     State(ids.CONNECTOR_NAME, "value"),
     *FORM_STATES,
+    State(ids.CONNECTOR_WINDOWS, "value"),
+    State(ids.CONNECTOR_ROLLBACK, "value"),
+    State(ids.CONNECTOR_CANARY, "value"),
     prevent_initial_call=True,
 )
 def save_connector(
@@ -193,6 +196,9 @@ def save_connector(
     secret_kind: str | None,
     secret: str | None,
     endpoints: str | None,
+    windows: str | None = None,
+    auto_rollback: bool | None = True,
+    canary: bool | None = False,
 ) -> tuple[Any, Any, Any]:
     """Create the connector and bind it to this certificate, in one transaction."""
     try:
@@ -216,6 +222,9 @@ def save_connector(
                 actor=user.username,
                 role=user.role.value,
                 now=now,
+                windows=windows or "",
+                auto_rollback=auto_rollback is not False,
+                canary=bool(canary),
             )
             bind(db, info.name, fingerprint, actor=user.username, now=now)
     except PermissionDenied as exc:  # a forged POST gets here: refused, nothing stored, audited

@@ -18,7 +18,15 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.timezones import local_and_utc, zone_name
+from data.domain.errors import WindowError
 from data.domain.nodes import ConnectorView
+from data.domain.windows import (
+    describe_opening,
+    describe_windows,
+    next_opening,
+    parse_windows,
+    window_at,
+)
 from data.domain.workflow import (
     FINAL,
     UNSUCCESSFUL,
@@ -201,6 +209,7 @@ def approval_dialog() -> dbc.Modal:
                         id=ids.SCHEDULE_ROW,
                         className=HIDDEN,
                     ),
+                    html.Div(id=ids.APPROVAL_WINDOWS, className="mb-3"),
                     dbc.Label(
                         "Comment", id=ids.APPROVAL_COMMENT_LABEL, html_for=ids.APPROVAL_COMMENT
                     ),
@@ -273,3 +282,45 @@ def proposed_time(action: Action, targets: Sequence[WorkOrderView]) -> datetime 
 
 def zone_hint(zone: tzinfo, now: datetime) -> str:
     return f"In your time zone ({zone_name(zone, now)}); stored and shown in UTC as well."
+
+
+# Actions whose push time must lie in the connector's maintenance windows.
+WINDOW_ACTIONS = (Action.IMPLEMENT, Action.RESCHEDULE)
+
+
+def _window_line(label: str, connector: str, text: str, at: datetime | None, now_push: bool):
+    head = f"{label} ({connector}): "
+    try:
+        windows = parse_windows(text)
+    except WindowError as exc:
+        unreadable = head + f"its maintenance windows cannot be read: {exc}"
+        return html.Li(unreadable, className="text-danger")
+    said = f"maintenance windows {describe_windows(windows)}" if windows else "any time"
+    parts: list = [head + said]
+    if windows and at is not None and window_at(windows, at) is None:
+        opening = next_opening(windows, at)
+        when = describe_opening(windows, opening) if opening else "none in the next two weeks"
+        said = (
+            f"outside them now: Yes schedules the push at the next opening, {when}"
+            if now_push
+            else f"the chosen time is outside them; the next opening is {when}"
+        )
+        parts += [html.Br(), html.Span(said, className="fw-semibold window-outside")]
+    elif windows and at is not None:
+        inside = html.Span("the push time is inside a window", className="window-inside")
+        parts += [html.Br(), inside]
+    return html.Li(parts)
+
+
+def windows_panel(
+    rows: Sequence[tuple[str, str, str]], at: datetime | None, *, now_push: bool
+) -> list:
+    """Each work order's connector windows ("any time" without any) and, when the push
+    time ``at`` (now, with Manual Implementation on) is outside them, the next opening.
+    ``rows`` are (work order label, connector, windows text). Only said here: ``act``
+    applies the windows again when Yes is clicked."""
+    if not rows:
+        return []
+    lines = [_window_line(label, name, text, at, now_push) for label, name, text in rows]
+    title = html.Div("Maintenance windows", className="small fw-semibold")
+    return [title, html.Ul(lines, className="small mb-0")]

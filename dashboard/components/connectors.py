@@ -19,6 +19,7 @@ from data.connectors import ConnectorInfo
 from data.domain.connector_specs import ConnectorSpec
 from data.domain.nodes import CONNECTOR_STATES, ConnectorView
 from data.domain.profiles import Profile
+from data.domain.windows import EXAMPLE as WINDOWS_EXAMPLE
 
 TABLE_HEADERS = ("Connector", "Type", "State", "Endpoints", "Work order", "Last push", "", "")
 
@@ -149,6 +150,7 @@ def connector_dialog(specs: Mapping[str, ConnectorSpec]) -> dbc.Modal:
                         rows=3,
                         className="font-monospace small",
                     ),
+                    rollout_fields(),
                     html.Div(id=ids.CONNECTOR_TEST_RESULT, className="mt-2"),
                     html.Div(id=ids.CONNECTOR_ERRORS, className="mt-2"),
                     dcc.Store(id=ids.CONNECTOR_TASK),
@@ -169,6 +171,44 @@ def connector_dialog(specs: Mapping[str, ConnectorSpec]) -> dbc.Modal:
         size="lg",
         is_open=False,
         scrollable=True,
+    )
+
+
+def rollout_fields() -> html.Div:
+    """How pushes through the connector roll out: its maintenance windows, automatic
+    rollback and whether a rollout starts with it."""
+    return html.Div(
+        [
+            dbc.Label(
+                "Maintenance windows (one per line)",
+                html_for=ids.CONNECTOR_WINDOWS,
+                className="small mb-0",
+            ),
+            dbc.Textarea(
+                id=ids.CONNECTOR_WINDOWS,
+                placeholder=WINDOWS_EXAMPLE,
+                rows=2,
+                className="font-monospace small",
+            ),
+            dbc.FormText(
+                f"Days, a time range and an IANA time zone, e.g. {WINDOWS_EXAMPLE}; days as "
+                "Mon, Tue,Thu, Mon-Fri or daily; an end at or before the start runs past "
+                "midnight. Pushes start only inside a window and must finish before it "
+                "closes; empty: any time."
+            ),
+            dbc.Switch(
+                id=ids.CONNECTOR_ROLLBACK,
+                label="Roll back automatically on failed verification",
+                value=True,
+                className="mt-2",
+            ),
+            dbc.Switch(
+                id=ids.CONNECTOR_CANARY,
+                label="Canary: a rollout pushes through this connector first",
+                value=False,
+            ),
+        ],
+        className="mt-2",
     )
 
 

@@ -41,6 +41,10 @@ class WeakPasswordError(CertpushError):
     """A new password is too short, too common or the user name itself."""
 
 
+class WindowError(CertpushError):
+    """A maintenance window is written wrongly; the message names the line and the part."""
+
+
 class MasterKeyMissing(ConfigError):
     """No master key is configured: sealing and opening secrets are unavailable until one is."""
 

@@ -107,3 +107,4 @@ class ConnectorView:
     work_order_reason: str = ""  # why it failed, e.g. "missed schedule: ..."
     # The last push of this certificate here and its verdict (the first sweep after it).
     last_push: PushVerdict | None = None
+    windows: str = ""  # its maintenance windows, one a line ("" = any time)

@@ -27,6 +27,7 @@ class Permission(enum.StrEnum):
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
     PUSH_WITHOUT_APPROVAL = "push_without_approval"  # admin only: `push emergency`
+    OVERRIDE_WINDOW = "override_window"  # admin only: push outside a maintenance window
 
 
 _EVERYONE = {Permission.VIEW_INVENTORY, Permission.VIEW_REPORTS}

@@ -23,6 +23,27 @@ from jobs.cli.common import (
 
 app = typer.Typer(help="App connectors: how certificates reach devices.", no_args_is_help=True)
 
+Windows = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--window",
+        help="A maintenance window, e.g. 'Tue,Thu 22:00-02:00 Europe/Paris' (days, "
+        "HH:MM-HH:MM, IANA zone); repeat for more. Pushes run only inside them; none: any "
+        "time. At update, the ones given replace all; --window '' clears them.",
+    ),
+]
+Rollback = Annotated[
+    bool | None,
+    typer.Option(
+        "--rollback/--no-rollback",
+        help="Roll back automatically when a push's verification fails (default on).",
+    ),
+]
+Canary = Annotated[
+    bool | None,
+    typer.Option("--canary/--no-canary", help="Push through it first in a rollout."),
+]
+
 
 def _read_secret(config: dict, base: Path) -> tuple[bytes | None, str | None]:
     """Secrets come from files named in the config, never from the config itself."""
@@ -69,8 +90,12 @@ def connectors_add(
     type_name: Annotated[str, typer.Option("--type", help="Connector type: ssh, local, ...")],
     config: Annotated[Path, typer.Option(help="JSON file with the settings (see README).")],
     as_user: AsUser = None,
+    window: Windows = None,
+    rollback: Rollback = None,
+    canary: Canary = None,
 ) -> None:
-    """Add an app connector from a JSON settings file (profile and file paths, no commands)."""
+    """Add an app connector from a JSON settings file (profile and file paths, no commands),
+    with its maintenance windows, automatic rollback and canary flag."""
     from data.connectors import add_connector
     from data.crypto import load_vault
     from data.db import session_scope
@@ -102,6 +127,9 @@ def connectors_add(
                 actor=actor,
                 role=role,
                 now=utc_now(),
+                windows=window or (),
+                auto_rollback=True if rollback is None else rollback,
+                canary=bool(canary),
             )
     except PermissionDenied as exc:
         raise _refused(settings, actor, "connector.add.refused", name, exc) from None
@@ -116,22 +144,30 @@ def connectors_add(
 def connectors_update(
     name: Annotated[str, typer.Argument(help="Connector name.")],
     config: Annotated[
-        Path, typer.Option(help="JSON file: the full settings, and/or endpoints (see README).")
-    ],
+        Path | None,
+        typer.Option(help="JSON file: the full settings, and/or endpoints (see README)."),
+    ] = None,
     as_user: AsUser = None,
+    window: Windows = None,
+    rollback: Rollback = None,
+    canary: Canary = None,
 ) -> None:
-    """Change a connector's settings, endpoints or credential, validated as for ``add``.
-    Open work orders through it get a new push plan: their approvals are void."""
+    """Change a connector's settings, endpoints or credential, validated as for ``add``
+    (open work orders through it then get a new push plan: their approvals are void), or
+    its maintenance windows, automatic rollback or canary flag (plans unchanged)."""
     from data.connectors import update_connector
     from data.crypto import load_vault
     from data.db import session_scope
     from data.domain.errors import PermissionDenied
     from data.domain.roles import Permission
 
+    if config is None and window is None and rollback is None and canary is None:
+        raise fail("nothing to change: give --config, --window, --rollback/--no-rollback or "
+                   "--canary/--no-canary")  # fmt: skip
     settings = Settings.from_env()
     require_schema(settings)
-    raw = _load_config(config)
-    secret, kind = _read_secret(raw, config.parent)
+    raw = _load_config(config) if config is not None else {}
+    secret, kind = _read_secret(raw, config.parent) if config is not None else (None, None)
     endpoints = raw.pop("endpoints", None)
     try:  # the key seals a credential; a connector without one needs none
         vault = load_vault(settings, required=secret is not None)
@@ -143,13 +179,18 @@ def connectors_update(
             actor, role = actor_and_role(session, as_user, Permission.MANAGE_CONNECTORS)
             info, voided = update_connector(
                 session, vault, name, settings=raw or None, endpoints=endpoints, secret=secret,
-                secret_kind=kind, actor=actor, role=role, now=utc_now(),
+                secret_kind=kind, actor=actor, role=role, now=utc_now(), windows=window,
+                auto_rollback=rollback, canary=canary,
             )  # fmt: skip
     except PermissionDenied as exc:
         raise _refused(settings, actor, "connector.update.refused", name, exc) from None
     except CertpushError as exc:
         raise config_error(exc) from None
-    typer.echo(f"updated app connector {info.name}: {len(info.endpoints)} endpoint(s)")
+    windows = "; ".join(info.windows.splitlines()) or "any time"
+    typer.echo(
+        f"updated app connector {info.name}: {len(info.endpoints)} endpoint(s); "
+        f"maintenance windows: {windows}"
+    )
     for line in voided:
         typer.echo(f"  {line}")
 

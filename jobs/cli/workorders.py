@@ -90,7 +90,14 @@ def workorders_show(
                    f"{(a['plan_digest'] or '-')[:12]} ({state})")  # fmt: skip
 
 
-def _act(action_name: str, work_order: str, as_user: str, comment: str, at: str | None) -> None:
+def _act(
+    action_name: str,
+    work_order: str,
+    as_user: str,
+    comment: str,
+    at: str | None,
+    override_window: str | None = None,
+) -> None:
     from datetime import timedelta
 
     from data.db import session_scope
@@ -120,6 +127,7 @@ def _act(action_name: str, work_order: str, as_user: str, comment: str, at: str 
                 at=when,
                 comment=comment,
                 horizon=timedelta(days=settings.schedule_horizon_days),
+                override_window=override_window,
             )
     except CertpushError as exc:
         raise fail(str(exc)) from None
@@ -128,27 +136,59 @@ def _act(action_name: str, work_order: str, as_user: str, comment: str, at: str 
     typer.echo(result.message)
 
 
-def _action_command(action_name: str, help_text: str) -> None:
-    def command(
-        work_order: Annotated[str, typer.Argument(help="WO-000123")],
-        as_user: Annotated[str, typer.Option("--as", help="The acting user.")],
-        comment: Annotated[str, typer.Option(help="Your comment (required to reject).")] = "",
-        at: Annotated[
-            str | None,
-            typer.Option(help="ISO 8601 time: schedule (implement, reschedule) or propose it."),
-        ] = None,
-    ) -> None:
-        _act(action_name, work_order, as_user, comment, at)
+WorkOrderArg = Annotated[str, typer.Argument(help="WO-000123")]
+AsActor = Annotated[str, typer.Option("--as", help="The acting user.")]
+Comment = Annotated[str, typer.Option(help="Your comment (required to reject).")]
+At = Annotated[
+    str | None,
+    typer.Option(help="ISO 8601 time: schedule (implement, reschedule) or propose it."),
+]
+OverrideWindow = Annotated[
+    str | None,
+    typer.Option(
+        "--override-window",
+        metavar="REASON",
+        help="Admins only: push outside the connector's maintenance windows, for this "
+        "reason (audited).",
+    ),
+]
+
+
+def _action_command(action_name: str, help_text: str, *, windows: bool = False) -> None:
+    """One command per action; Implement and Reschedule follow maintenance windows and
+    take --override-window."""
+    if windows:
+
+        def command(
+            work_order: WorkOrderArg,
+            as_user: AsActor,
+            comment: Comment = "",
+            at: At = None,
+            override_window: OverrideWindow = None,
+        ) -> None:
+            _act(action_name, work_order, as_user, comment, at, override_window)
+
+    else:
+
+        def command(  # type: ignore[misc]
+            work_order: WorkOrderArg, as_user: AsActor, comment: Comment = "", at: At = None
+        ) -> None:
+            _act(action_name, work_order, as_user, comment, at)
 
     command.__doc__ = help_text
     app.command(action_name)(command)
 
 
-for _name, _help in (
-    ("approve", "Approve a work order (level 1); --at proposes a push time."),
-    ("implement", "Implement: push now, or at --at (Push-Scheduled)."),
-    ("reject", "Reject a work order; --comment gives the reason."),
-    ("cancel", "Cancel a work order (requester or implementer)."),
-    ("reschedule", "Move a scheduled push to --at."),
+for _name, _help, _windows in (
+    ("approve", "Approve a work order (level 1); --at proposes a push time.", False),
+    (
+        "implement",
+        "Implement: push now, or at --at (Push-Scheduled). Outside the connector's "
+        "maintenance windows, now becomes the next opening and --at is refused.",
+        True,
+    ),
+    ("reject", "Reject a work order; --comment gives the reason.", False),
+    ("cancel", "Cancel a work order (requester or implementer).", False),
+    ("reschedule", "Move a scheduled push to --at (inside a maintenance window).", True),
 ):
-    _action_command(_name, _help)
+    _action_command(_name, _help, windows=_windows)

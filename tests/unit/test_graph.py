@@ -450,3 +450,18 @@ def test_verdict_times_in_the_details_follow_the_browser_zone():
     node = by_id(elements, "connector-1")
     assert node["data"]["label"].endswith("Verified 2026-03-01 12:04 UTC")  # labels: UTC
     assert "13:04 CET" in dict(map(tuple, node["data"]["details"]))["Verification"]
+
+
+def test_a_connector_shows_its_maintenance_windows_in_its_details():
+    from dataclasses import replace
+
+    windowed = replace(
+        connector(1, []), windows="Tue,Thu 22:00-02:00 Europe/Paris\nSat 10:00-12:00 UTC"
+    )
+    elements = topology_elements(certificate(), [windowed, connector(2, [])])
+    one, two = by_id(elements, "connector-1"), by_id(elements, "connector-2")
+    said = "Tue,Thu 22:00-02:00 Europe/Paris; Sat 10:00-12:00 UTC"
+    assert ["Maintenance windows", said] in one["data"]["details"]
+    assert f"Maintenance windows: {said}" in one["data"]["title"]
+    assert ["Maintenance windows", "any time"] in two["data"]["details"]
+    assert "Europe/Paris" not in one["data"]["label"]  # details only, the label stays short
