@@ -277,6 +277,36 @@ def test_a_push_that_would_overrun_its_window_does_not_fit(settings, vault, tmp_
     )
 
 
+def test_the_scheduler_does_not_start_a_push_that_would_overrun_its_window(
+    settings, vault, tmp_path
+):
+    """Scheduled inside Tuesday's window, but it becomes due 5 minutes before the window
+    closes, and a push may take its 3-minute timeout plus a 1-minute verification grace
+    and more: claim_due does not start it, moves it to Thursday's opening and says why.
+    At Thursday's opening it starts. An admin's override lets the same push start late."""
+    fingerprint = setup(settings, vault, tmp_path)
+    closes = datetime(2026, 10, 28, 1, 0, tzinfo=UTC)  # Wednesday 02:00 CET
+    late = closes - timedelta(minutes=3)
+    due = dict(owner="s", grace=timedelta(minutes=30), lease=timedelta(minutes=5), limit=9,
+               verify_grace=timedelta(seconds=60))  # fmt: skip
+    wo_id = approved(settings, fingerprint)
+    with session_scope(settings.database_url) as db:
+        at = closes - timedelta(minutes=30)
+        assert act(db, wo_id, Action.IMPLEMENT, actor=INES, now=FRIDAY, manual=False, at=at).ok
+        assert claim_due(db, now=late, **due) == []  # 27 minutes late, within the grace
+        view = get_work_order(db, wo_id)
+        assert view.status is S.SCHEDULED and view.run_at == datetime(2026, 10, 29, 21, 0,
+                                                                          tzinfo=UTC)  # fmt: skip
+        assert "could not finish" in view.reason and "Thu 2026-10-29 22:00" in view.reason
+        assert history(db, wo_id)[-1].action == "window"
+        assert claim_due(db, now=view.run_at, **due) == [wo_id]
+    other = approved(settings, fingerprint)
+    with session_scope(settings.database_url) as db:
+        assert act(db, other, Action.IMPLEMENT, actor=ADAM, now=late, manual=True,
+                   override_window="certificate leaked").ok  # fmt: skip
+        assert claim_due(db, now=late, **due) == [other]
+
+
 # ----------------------------------------------------------------------------- the CLI
 
 PASSWORDS = {n: "long-password" for n in ("olivia", "ravi", "ines", "adam")}
