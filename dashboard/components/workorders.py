@@ -80,13 +80,14 @@ def _event_item(event: EventView, zone: tzinfo) -> html.Li:
 
 
 def _sweep_item(verdict: PushVerdict, zone: tzinfo) -> html.Li:
-    """The sweep that decided the push (the first after it), or that one is awaited."""
+    """The verification that decided the push (right after it, or for pushes recorded
+    without one the first sweep after it), or that one is awaited."""
     style = STYLES[verdict.state]
     if verdict.decided_at is None:
         parts: list = [
-            html.Div([html.Strong("Verification sweep"), " pending"]),
+            html.Div([html.Strong("Verification"), " pending"]),
             html.Div(
-                "The first sweep after the push decides whether the certificate is served.",
+                "The verification after the push decides whether the certificate is served.",
                 className="small text-muted",
             ),
         ]
@@ -94,7 +95,7 @@ def _sweep_item(verdict: PushVerdict, zone: tzinfo) -> html.Li:
         parts = [
             html.Div(
                 [
-                    html.Strong("Verification sweep"),
+                    html.Strong("Verification"),
                     f" decided: {style.label}",
                     html.Span(
                         f" · {local_and_utc(verdict.decided_at, zone)}",

@@ -4,9 +4,10 @@ The rule is defined once, here, as an ordered table; ``validation_of`` applies i
 one work order in Python and ``data/reports.py`` turns the same table into one SQL
 CASE so that periods of 100,000 pushes are counted by the database, not in memory.
 
-- The first verification sweep after a push decides it (``work_orders.verification``,
-  set once by the sweep through ``push_verdict`` and never overwritten): verified
-  when every endpoint served the expected certificate, failed when any did not.
+- The verification right after a push decides it (``work_orders.verification``, set
+  once and never overwritten; jobs/workorders.py, or for pushes recorded without one,
+  the first sweep after them through ``push_verdict``): verified when every endpoint
+  served the expected certificate, failed when any did not (rolled back or not).
 - A push that did not install (failed, or interrupted by a stopped scheduler) is a
   failure too, of another kind: no sweep judges a push that never happened.
 - Anything else that was pushed is pending: not yet swept, never a failure.
@@ -94,14 +95,14 @@ STYLES: dict[PushValidation, ValidationStyle] = {
         "Verified",
         STATUS_TABLE[Status.GREEN].hex,
         "",
-        "The first sweep after the push found the certificate on every endpoint.",
+        "The verification after the push found the certificate on every endpoint.",
     ),
     PushValidation.FAILED_VERIFICATION: ValidationStyle(
         "Failed verification",
         STATUS_TABLE[Status.GRAY].hex,
         "/",
-        "The first sweep after the push found another certificate, or no answer, "
-        "on at least one endpoint.",
+        "The verification after the push found another certificate, or no answer, "
+        "on at least one endpoint (rolled back or not).",
     ),
     PushValidation.PUSH_FAILED: ValidationStyle(
         "Push failed",
@@ -113,7 +114,7 @@ STYLES: dict[PushValidation, ValidationStyle] = {
         "Pending",
         STATUS_TABLE[Status.BLUE].hex,
         ".",
-        "Installed, not yet checked by a verification sweep.",
+        "Installed, its verification not finished yet.",
     ),
 }
 

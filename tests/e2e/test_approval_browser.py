@@ -142,7 +142,7 @@ def test_appr001_request_approve_implement_until_completed(people, live_server):
     row.locator("[col-id='status']").click()
     timeline = implementer.locator("#workorders-timeline")
     for who, did in (("olivia", "requested"), ("ravi", "approved"), ("ines", "implemented"),
-                     ("scheduler", "completed")):  # fmt: skip
+                     ("scheduler", "verifying"), ("scheduler", "verified")):  # fmt: skip
         expect(timeline).to_contain_text(f"{who} {did}")
     expect(timeline).to_contain_text("SANs and chain checked")
     implementer.screenshot(path=str(ARTIFACTS / "workorders-history.png"), full_page=True)

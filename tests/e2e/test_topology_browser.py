@@ -253,7 +253,7 @@ def test_topo002_the_verdict_of_the_last_push_on_the_connector_and_in_its_histor
     grid_row = page.locator("#workorders-grid .ag-row", has_text=work_order).first
     grid_row.locator("[col-id='status']").click()
     timeline = page.locator("#workorders-timeline")
-    expect(timeline).to_contain_text("Verification sweep")
+    expect(timeline).to_contain_text("Verification")
     expect(timeline).to_contain_text("Verified")
     expect(timeline).to_contain_text("1 endpoint: 1 matched, 0 failed")
     ARTIFACTS.mkdir(exist_ok=True)

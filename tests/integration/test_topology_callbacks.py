@@ -156,7 +156,7 @@ def test_the_timeline_lists_the_sweep_that_decided_the_push(web):
 
     with _As(web, "maya"):
         card = _text(show_history([{"id": web.work_order}], BERLIN))
-    assert "Verification sweep" in card and "decided: Verified" in card
+    assert "Verification" in card and "decided: Verified" in card
     assert "2026-01-05 10:15 CET (09:15 UTC)" in card
     assert "2 endpoints: 2 matched, 0 failed" in card
 

@@ -62,7 +62,7 @@ def test_the_deciding_sweep_stands_in_the_timeline_where_it_happened():
     assert len(items) == 6
     assert "scheduler" in items[3] and "olivia" in items[5]
     sweep = items[4]
-    assert "Verification sweep" in sweep and "decided: Failed verification" in sweep
+    assert "Verification" in sweep and "decided: Failed verification" in sweep
     assert "2026-03-01 12:03 UTC" in sweep
     assert "4 endpoints: 3 matched, 1 failed" in sweep
     assert '"data-verdict": "failed_verification"' in sweep
@@ -70,11 +70,9 @@ def test_the_deciding_sweep_stands_in_the_timeline_where_it_happened():
 
 def test_a_pending_push_says_the_sweep_is_awaited_and_a_failed_push_has_none():
     pending = _items(timeline(_order(), _events(), UTC, _verdict(PushValidation.PENDING, None)))
-    assert "Verification sweep" in pending[-1] and "pending" in pending[-1]
+    assert "Verification" in pending[-1] and "pending" in pending[-1]
     failed = _verdict(PushValidation.PUSH_FAILED, None)
-    assert not any(
-        "Verification sweep" in i for i in _items(timeline(_order(), _events(), UTC, failed))
-    )
+    assert not any("Verification" in i for i in _items(timeline(_order(), _events(), UTC, failed)))
     assert len(_items(timeline(_order(), _events(), UTC))) == 5
 
 
