@@ -58,6 +58,7 @@ from data.models import (
 )
 from data.profiles import book_for
 from data.push_plans import PlanError, PlanView, build_plan, current_plan, pin_plan
+from data.rollouts import create_rollout
 
 PAST_TENSE = {
     "approve": "approved",
@@ -81,6 +82,8 @@ PAST_TENSE = {
     "resume": "resumed",
     "window": "moved to its maintenance window",
     "emergency": "pushed as an emergency change",
+    "halt": "halted with its rollout",
+    "resume": "resumed with its rollout",
 }
 
 
@@ -305,9 +308,14 @@ def request_push(
     connectors: Sequence[str] = (),
     book: ProfileBook | None = None,
     emergency: bool = False,
+    canary: str | None = None,
+    wave_size: int | None = None,
 ) -> tuple[str, list[WorkOrderView]]:
     """Create a push request and one work order per bound (or named) connector, each with
-    its push plan pinned (the scheduler then runs the preflight checks on it)."""
+    its push plan pinned (the scheduler then runs the preflight checks on it).
+
+    With two work orders or more the request is a rollout (data/rollouts.py): ``canary``
+    (a connector name) goes first, then waves of at most ``wave_size`` connectors."""
     if not can(actor.role, Permission.REQUEST_PUSH):
         raise ApprovalError(f"{actor.username} ({actor.role}) may not request a push")
     cert = certificate_by_fingerprint(session, fingerprint)
@@ -370,6 +378,9 @@ def request_push(
         + ", ".join(work_order_id(i) for i in ids)
         + (f"; comment: {comment}" if comment else ""),
     )
+    if len(ids) >= 2:
+        create_rollout(session, request.id, ids, canary_connector=canary, wave_size=wave_size,
+                       now=now)  # fmt: skip
     session.flush()
     return request_id(request.id), [get_work_order(session, i) for i in ids]
 
