@@ -78,9 +78,25 @@ def push_request(
     connector: Annotated[
         list[str] | None, typer.Option(help="Only these bound connectors (repeatable).")
     ] = None,
+    canary: Annotated[
+        str | None,
+        typer.Option(
+            help="With two connectors or more: this one goes first (default: the first "
+            "connector marked canary, else the first one)."
+        ),
+    ] = None,
+    wave_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With two connectors or more: at most N connectors per wave after the "
+            "canary (default: 25% of the rest, at least 1).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Request Push to Device: one request, one work order per bound connector."""
+    """Request Push to Device: one request, one work order per bound connector. With two or
+    more it is a rollout: the canary first, then waves, each verified before the next."""
     from data.db import session_scope
     from data.workorders import request_push
 
@@ -91,7 +107,7 @@ def push_request(
             actor = actor_named(session, as_user)
             request, orders = request_push(
                 session, cert, actor=actor, now=utc_now(), comment=comment,
-                connectors=connector or [],
+                connectors=connector or [], canary=canary, wave_size=wave_size,
             )  # fmt: skip
             payload = [o.to_json() for o in orders]
     except CertpushError as exc:

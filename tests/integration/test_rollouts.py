@@ -10,11 +10,13 @@ asks it.
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from data.connectors import add_connector, bind
 from data.db import session_scope
@@ -26,6 +28,7 @@ from data.models import AuditEvent, Connector, Rollout, WorkOrder, WorkOrderEven
 from data.rollouts import abort, after_end, may_start, resume, rollout_view
 from data.users import add_user
 from data.workorders import act, claim_due, get_work_order, history, request_push
+from tests.cli_auth import stdin_for
 from tests.servers import make_cert_files
 
 S = WorkOrderStatus
@@ -476,3 +479,63 @@ def test_claim_due_takes_each_wave_in_turn_and_nothing_while_halted(settings, fi
     assert claim(t0 + timedelta(minutes=1, seconds=1)) == [b]
     end(settings, b, S.COMPLETED, t0 + timedelta(minutes=2))
     assert claim(t0 + timedelta(minutes=2, seconds=1)) == [c]
+
+
+# ----- the command line
+
+
+@pytest.fixture
+def cli(settings, tmp_path):
+    from jobs.cli import app
+
+    env = {"DATABASE_URL": settings.database_url, "CERTPUSH_INSTANCE": str(tmp_path / "i")}
+    passwords = {actor.username: PASSWORD for actor in PEOPLE}
+
+    def run(*args: str):
+        return CliRunner().invoke(app, list(args), input=stdin_for(args, passwords), env=env)
+
+    return run
+
+
+def test_cli_request_show_resume_and_abort(cli, settings, fingerprint, t0):
+    made = cli("push", "request", "--cert", fingerprint, "--canary", "dev-b", "--wave-size",
+               "2", "--as", "olivia", "--json")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    label = json.loads(made.output)["request_id"]
+    wos = [w["id"] for w in json.loads(made.output)["work_orders"]]
+    shown = json.loads(cli("rollouts", "show", label, "--json").output)
+    assert shown["canary"] == wos[1] and shown["wave_size"] == 2
+    assert [[w["connector"] for w in wave["work_orders"]] for wave in shown["waves"]] == [
+        ["dev-b"], ["dev-a", "dev-c"]
+    ]  # fmt: skip
+    text = cli("rollouts", "show", label.lower().replace("-0000", "-"))
+    assert text.exit_code == 0
+    assert text.output.splitlines()[0] == (
+        f"Rollout {label}: canary  [running]  waves of at most 2"
+    )
+    number = int(label.removeprefix("REQ-"))
+    with session_scope(settings.database_url) as db:
+        for wo_id in (int(w.removeprefix("WO-")) for w in wos):
+            act(db, wo_id, Action.APPROVE, actor=RAVI, now=t0)
+            act(db, wo_id, Action.IMPLEMENT, actor=INES, now=t0)
+    end(settings, int(wos[1].removeprefix("WO-")), S.FAILED, t0 + timedelta(seconds=5), "boom")
+    halted = cli("rollouts", "show", str(number))
+    assert "reason: " + f"{wos[1]} (dev-b) ended Failed: boom" in halted.output
+    assert "(halted)" in halted.output.splitlines()[0]
+    nope = cli("rollouts", "resume", label, "--comment", "mine", "--as", "olivia")
+    assert nope.exit_code == 1
+    assert "Resume needs the implementer role; olivia is operator" in nope.output
+    ok = cli("rollouts", "resume", label, "--comment", "dev-b checked", "--as", "ines")
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith(f"{label} resumed: ")
+    twice = cli("rollouts", "resume", label, "--comment", "again", "--as", "ivan")
+    assert twice.exit_code == 1 and f"{label} was already resumed by ines at" in twice.output
+    stop = cli("rollouts", "abort", label, "--comment", "enough", "--as", "ivan")
+    assert stop.exit_code == 0, stop.output
+    assert json.loads(cli("rollouts", "show", label, "--json").output)["state"] == "aborted"
+    missing = cli("rollouts", "show", "REQ-000999")
+    assert missing.exit_code == 1 and "no push request REQ-000999" in missing.output
+    bad = cli("rollouts", "show", "WO-1")
+    assert bad.exit_code == 1 and "is not a push request ID" in bad.output
+    small = cli("push", "request", "--cert", fingerprint, "--wave-size", "0", "--as", "olivia")
+    assert small.exit_code == 2  # typer refuses it before anything runs
