@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         connectors,
         import_upload,
         reports,
+        rollouts,
         shell,
         topology,
         users,

@@ -181,3 +181,13 @@ USERS_ENABLE = "users-enable-btn"
 USERS_SET_ROLE = "users-set-role-btn"
 USERS_RESET = "users-reset-password-btn"
 USERS_SIGN_OUT = "users-sign-out-btn"
+
+# topology: a rollout's canary and waves, and Resume / Abort when it halted
+ROLLOUT_PANEL = "rollout-panel"
+ROLLOUT_SUMMARY = "rollout-summary"
+ROLLOUT_CONTROLS = "rollout-controls"
+ROLLOUT_COMMENT = "rollout-comment"
+ROLLOUT_RESUME = "rollout-resume-btn"
+ROLLOUT_ABORT = "rollout-abort-btn"
+ROLLOUT_REQUEST = "rollout-request"
+ROLLOUT_MESSAGE = "rollout-message"

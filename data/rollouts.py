@@ -519,6 +519,26 @@ def abort(
     return _decide(session, request, RolloutAction.ABORT, actor=actor, comment=comment, now=now)
 
 
+def available_decisions(
+    session: Session, view: RolloutView, actor: Actor
+) -> frozenset[RolloutAction]:
+    """Which of Resume and Abort ``actor`` could choose on ``view`` now (a dry run of
+    the rule ``resume``/``abort`` apply): the page shows only those buttons."""
+    from data.workorders import load_policy
+
+    role = load_policy(session).levels[-1].role
+    found = set()
+    for action in RolloutAction:
+        try:
+            check_decision(action, view.state, actor, implement_role=role,
+                           requester=view.requester, comment="availability check",
+                           label=view.label)  # fmt: skip
+        except RolloutError:
+            continue
+        found.add(action)
+    return frozenset(found)
+
+
 def _refused(session: Session, actor: Actor, action: RolloutAction, label: str, message: str,
              now: datetime, kind: str = "refused") -> RolloutResult:  # fmt: skip
     audit.record(session, actor=actor.username, action=f"rollout.{action.value}.{kind}",

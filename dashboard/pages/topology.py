@@ -19,6 +19,7 @@ from dashboard.components.approval import (
 )
 from dashboard.components.connectors import connector_dialog, endpoints_dialog
 from dashboard.components.node_details import node_details
+from dashboard.components.rollout import rollout_panel
 from dashboard.components.status import status_legend
 from dashboard.graph import LAYOUT, STYLESHEET
 from data.connectors import known_specs
@@ -78,6 +79,7 @@ def layout(fingerprint: str | None = None, **_kwargs) -> html.Div:
                 ],
                 className="d-flex align-items-center flex-wrap mb-2",
             ),
+            rollout_panel(),
             dbc.Row(
                 [
                     dbc.Col(
