@@ -599,7 +599,7 @@ def _decide(
         if action is RolloutAction.RESUME and row.status is WorkOrderStatus.HALTED:
             to = resumed_status(row.halted_from, row.run_at, now)
             why = f"rollout {label} resumed by {actor.username}: {note}"
-            if _move(session, row, to, actor=actor.username, action="resume", comment=why,
+            if _move(session, row, to, actor=actor.username, action="rollout_resume", comment=why,
                      now=now, halted_from=None, reason=""):  # fmt: skip
                 moved.append(f"{work_order_id(row.id)} is {to.value} again")
         elif action is RolloutAction.ABORT and (row.status in _ABORTABLE or row.waiting_to_run):

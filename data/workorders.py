@@ -83,7 +83,7 @@ PAST_TENSE = {
     "window": "moved to its maintenance window",
     "emergency": "pushed as an emergency change",
     "halt": "halted with its rollout",
-    "resume": "resumed with its rollout",
+    "rollout_resume": "resumed with its rollout",
 }
 
 

@@ -325,7 +325,8 @@ def test_resume_accepts_the_failure_and_continues(settings, fingerprint, t0):
         back = db.get(WorkOrder, b)
         assert (back.halted_from, back.lease_owner, back.reason) == (None, None, "")
         last = history(db, b)[-1]
-        assert (last.actor, last.action, last.to_status) == ("ines", "resume", "Push In Progress")
+        assert (last.actor, last.action, last.to_status) == ("ines", "rollout_resume",
+                                                              "Push In Progress")  # fmt: skip
         assert db.get(WorkOrder, c).run_at == t0 + timedelta(hours=3)
         assert db.scalar(
             select(AuditEvent.detail).where(AuditEvent.action == "rollout.resume")
