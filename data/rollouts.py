@@ -245,8 +245,9 @@ def may_start(session: Session, wo: WorkOrder, now: datetime) -> bool:
     """Whether a due work order's turn in its rollout has come (always, without one).
 
     Its turn comes when every work order of the earlier waves ended Completed, was
-    cancelled or rejected, or failed before the rollout was last resumed. In a halted
-    rollout it becomes Halted (Resume puts it back); in an aborted one it never starts.
+    cancelled or rejected, or failed before the rollout was last resumed. A scheduled one
+    due before its turn waits as Push In Progress without a lease. In a halted rollout it
+    becomes Halted (Resume puts it back); in an aborted one it never starts.
     """
     rollout = _rollout(session, wo.request_id)
     if rollout is None:
@@ -258,13 +259,23 @@ def may_start(session: Session, wo: WorkOrder, now: datetime) -> bool:
     row = next((r for r in rows if r.id == wo.id), None)
     if row is None:
         return False
+    label = request_id(wo.request_id)
     if state is RolloutState.HALTED:
-        if row.waiting_to_run and _halt(
-            session, row, request_id(wo.request_id), rollout.reason, now
-        ):
+        if row.waiting_to_run and _halt(session, row, label, rollout.reason, now):
             session.expire(wo)
         return False
-    return wo.id in _progress(rollout, rows).may_start
+    found = _progress(rollout, rows)
+    if wo.id in found.may_start:
+        return True
+    if row.status is WorkOrderStatus.SCHEDULED and row.run_at is not None and row.run_at <= now:
+        # Due, but an earlier wave is still going: it waits as an implemented push does,
+        # so a long wave ahead of it never turns it into a "missed schedule".
+        wave = found.waves[found.wave_of(row.id) or 0].name
+        note = f"due; waits for its turn in rollout {label} ({wave})"
+        if _move(session, row, WorkOrderStatus.PUSH_IN_PROGRESS, actor=SCHEDULER,
+                 action="wait", comment=note, now=now):  # fmt: skip
+            session.expire(wo)
+    return False
 
 
 def after_end(session: Session, wo_id: int, now: datetime) -> None:

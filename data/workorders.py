@@ -83,6 +83,7 @@ PAST_TENSE = {
     "window": "moved to its maintenance window",
     "emergency": "pushed as an emergency change",
     "halt": "halted with its rollout",
+    "wait": "set waiting for its turn in its rollout",
     "rollout_resume": "resumed with its rollout",
 }
 

@@ -482,6 +482,42 @@ def test_claim_due_takes_each_wave_in_turn_and_nothing_while_halted(settings, fi
     assert claim(t0 + timedelta(minutes=2, seconds=1)) == [c]
 
 
+@pytest.mark.skipif(not HOOKED, reason="claim_due does not ask rollouts.may_start yet")
+def test_waiting_work_orders_never_crowd_the_canary_out(settings, fingerprint, t0):
+    """Later waves' work orders are due too; however few claim_due may take at once, the
+    canary's turn is never lost behind them (here it is the last connector)."""
+    _request, (a, b, c) = implemented_rollout(settings, fingerprint, t0, canary="dev-c")
+    with session_scope(settings.database_url) as db:
+        claimed = claim_due(db, owner="s", now=t0, grace=timedelta(hours=1),
+                            lease=timedelta(minutes=5), limit=1)  # fmt: skip
+    assert claimed == [c]
+    assert [status_of(settings, i) for i in (a, b)] == [S.PUSH_IN_PROGRESS] * 2
+
+
+@pytest.mark.skipif(not HOOKED, reason="claim_due does not ask rollouts.may_start yet")
+def test_a_scheduled_wave_waiting_for_the_one_before_is_not_a_missed_schedule(
+    settings, fingerprint, t0
+):
+    """Waiting for an earlier wave is not the scheduler being down: a wave whose time came
+    long before its turn still runs when its turn comes."""
+    at = t0 + timedelta(hours=1)
+    with session_scope(settings.database_url) as db:
+        _, orders = request_push(db, fingerprint, actor=OLIVIA, now=t0, connectors=DEVICES[:2])
+        for wo in orders:
+            act(db, wo.id, Action.APPROVE, actor=RAVI, now=t0)
+            act(db, wo.id, Action.IMPLEMENT, actor=INES, now=t0, manual=False, at=at)
+    a, b = (wo.id for wo in orders)
+
+    def claim(when: datetime) -> list[int]:
+        with session_scope(settings.database_url) as db:
+            return claim_due(db, owner="s", now=when, grace=timedelta(hours=1),
+                             lease=timedelta(minutes=5), limit=10)  # fmt: skip
+
+    assert claim(at) == [a]
+    end(settings, a, S.COMPLETED, at + timedelta(hours=2))  # a slow canary
+    assert claim(at + timedelta(hours=2, seconds=1)) == [b]
+
+
 # ----- the command line
 
 
