@@ -45,7 +45,7 @@ from data.domain.workflow import FINAL, Actor, WorkOrderStatus, request_id, work
 from data.models import AuditEvent, Connector, PushRequest, Rollout, WorkOrder
 
 SCHEDULER = "scheduler"
-PAST_TENSE = {"resume": "resumed", "abort": "aborted", "halt": "halted"}
+PAST_TENSE = {"resume": "resumed", "abort": "aborted"}
 
 # Open work orders an abort cancels: not yet pushing (a Push In Progress work order
 # without a lease is waiting for its wave; the scheduler has not taken it).
