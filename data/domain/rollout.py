@@ -122,6 +122,7 @@ class Progress:
     current: int  # the first wave not verified (the last one once all are)
     may_start: frozenset[int]  # work orders whose wave's turn has come
     finished: bool  # every work order is final
+    unsuccessful: int = 0  # work orders that ended unsuccessfully (accepted by a resume or not)
 
     @property
     def total(self) -> int:
@@ -133,9 +134,11 @@ class Progress:
         return all(w.state is WaveState.VERIFIED for w in self.waves)
 
     def label(self) -> str:
-        """The progress in words: canary, wave k of n, completed or ended with failures."""
+        """The progress in words: canary, wave k of n, completed or ended with failures
+        (one of its work orders did not end serving the certificate, even if a resume went
+        past it)."""
         if self.finished:
-            return "completed" if self.all_verified else "ended with failures"
+            return "ended with failures" if self.unsuccessful else "completed"
         if self.current == 0:
             return "canary"
         return f"wave {self.current} of {self.total}"
@@ -172,7 +175,8 @@ def progress(
         states.append(WaveProgress(k, tuple(wave), state))
     started = frozenset(i for wave in waves[: current + 1] for i in wave)
     finished = all(m.status in FINAL for m in members.values())
-    return Progress(tuple(states), current, started, finished)
+    unsuccessful = sum(m.status in UNSUCCESSFUL for m in members.values())
+    return Progress(tuple(states), current, started, finished, unsuccessful)
 
 
 def effective_state(stored: RolloutState, members: Iterable[Member]) -> RolloutState:

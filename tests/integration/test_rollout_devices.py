@@ -157,7 +157,8 @@ def test_a_canary_failure_touches_no_other_device_and_resume_continues(fleet):
     assert served(fleet, "edge-b") == fleet["new"]
     with session_scope(fleet["settings"].database_url) as db:
         done = rollout_view(db, label)
-    assert (done.state, done.progress) == (RolloutState.DONE, "completed")
+    assert (done.state, done.progress) == (RolloutState.DONE, "ended with failures")
+    assert [m.status for m in done.members] == [S.ROLLED_BACK, S.COMPLETED, S.COMPLETED]
 
 
 def test_a_canary_failure_then_abort_cancels_the_rest(fleet):

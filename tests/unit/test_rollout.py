@@ -163,6 +163,9 @@ def test_a_resume_accepts_the_failures_seen_so_far_and_the_next_wave_goes():
     resumed = progress(WAVES, failed, resumed_at=NOW + timedelta(minutes=5))
     assert resumed.waves[0].state is W.VERIFIED
     assert resumed.may_start == {1, 2, 3}
+    ended = {**failed, 2: m(2, C), 3: m(3, C), 4: m(4, C)}
+    over = progress(WAVES, ended, resumed_at=NOW + timedelta(minutes=5))
+    assert over.all_verified and over.label() == "ended with failures"
     again = {**failed, 2: m(2, F, NOW + timedelta(minutes=6))}  # failed after the resume
     after = progress(WAVES, again, resumed_at=NOW + timedelta(minutes=5))
     assert after.waves[1].state is W.FAILED and 4 not in after.may_start
