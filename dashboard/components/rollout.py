@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from data.domain.rollout import RolloutAction, RolloutState, WaveState
+from data.domain.workflow import WorkOrderStatus
 from data.rollouts import RolloutView
 
 HIDDEN = "d-none"
@@ -121,9 +122,13 @@ def rollout_summary(view: RolloutView) -> list:
                     [
                         html.Td(wave_cell),
                         html.Td(member.connector),
-                        html.Td(member.label),
+                        html.Td(member.label, className="text-nowrap"),
                         html.Td(member.status.value, className="rollout-status"),
-                        html.Td(member.reason, className="small text-muted"),
+                        # a Halted one's reason is the halt reason, said once above
+                        html.Td(
+                            "" if member.status is WorkOrderStatus.HALTED else member.reason,
+                            className="small text-muted",
+                        ),
                     ],
                     **{
                         "data-connector": member.connector,
