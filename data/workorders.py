@@ -526,6 +526,10 @@ def act(
         ended = _reject_siblings(session, wo, actor=actor.username, reason=comment, now=now)
         if ended:
             message_tail = f"; the rest of its request is rejected too: {', '.join(ended)}"
+    if decision.status in FINAL:  # a rejected or cancelled part of a rollout
+        from data import rollouts  # rollouts reads work orders too
+
+        rollouts.after_end(session, wo_id, now)
     session.flush()
     session.expire(wo)
     view = get_work_order(session, wo_id)
@@ -784,9 +788,10 @@ def claim_due(
             | ((WorkOrder.status == WorkOrderStatus.SCHEDULED.value) & (WorkOrder.run_at <= now))
         )
         .order_by(WorkOrder.run_at, WorkOrder.id)
-        .limit(limit)
-    ).all()
+    ).all()  # all of them: ones waiting for their wave must not crowd out the one whose turn it is
     for wo in due:
+        if len(claimed) >= limit:
+            break
         if wo.status in resumable:
             if _system_transition(session, wo, to=WorkOrderStatus(wo.status), action="resume",
                                   now=now, owner=owner, lease_until=now + lease):  # fmt: skip

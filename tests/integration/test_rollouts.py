@@ -477,12 +477,6 @@ def test_claim_due_takes_each_wave_in_turn_and_nothing_while_halted(settings, fi
     assert claim(t0 + timedelta(minutes=2, seconds=1)) == [c]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="claim_due applies its limit before asking may_start: the first `limit` due work "
-    "orders by (run_at, id) may all wait for their wave, and the canary behind them is never "
-    "reached (data/workorders.py claim_due should keep reading until `limit` are claimed)",
-)
 def test_waiting_work_orders_never_crowd_the_canary_out(settings, fingerprint, t0):
     """Later waves' work orders are due too; however few claim_due may take at once, the
     canary's turn is never lost behind them (here it is the last connector)."""
