@@ -241,21 +241,33 @@ def create_rollout(
 # ----- the scheduler's hooks
 
 
-def may_start(session: Session, wo: WorkOrder, now: datetime) -> bool:
+def may_start(
+    session: Session, wo: WorkOrder, now: datetime, looked: dict[int, Any] | None = None
+) -> bool:
     """Whether a due work order's turn in its rollout has come (always, without one).
 
     Its turn comes when every work order of the earlier waves ended Completed, was
     cancelled or rejected, or failed before the rollout was last resumed. A scheduled one
     due before its turn waits as Push In Progress without a lease. In a halted rollout it
     becomes Halted (Resume puts it back); in an aborted one it never starts.
+
+    ``looked`` (one dict per claim_due pass) keeps each rollout read once per pass, not
+    once per waiting work order: the moves made here (waiting work orders to Push In
+    Progress or Halted) never change which wave's turn it is.
     """
-    rollout = _rollout(session, wo.request_id)
+    if looked is None:
+        looked = {}
+    if wo.request_id not in looked:
+        found_rollout = _rollout(session, wo.request_id)
+        looked[wo.request_id] = (
+            (found_rollout, _rows(session, wo.request_id)) if found_rollout else (None, [])
+        )
+    rollout, rows = looked[wo.request_id]
     if rollout is None:
         return True
     state = RolloutState(rollout.state)
     if state is RolloutState.ABORTED:
         return False
-    rows = _rows(session, wo.request_id)
     row = next((r for r in rows if r.id == wo.id), None)
     if row is None:
         return False

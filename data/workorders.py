@@ -777,6 +777,7 @@ def claim_due(
     from data import rollouts  # rollouts reads work orders too
 
     claimed: list[int] = []
+    looked: dict[int, Any] = {}  # each rollout read once in this pass
     resumable = (WorkOrderStatus.VERIFYING.value, WorkOrderStatus.ROLLING_BACK.value)
     due = session.scalars(
         select(WorkOrder)
@@ -809,8 +810,9 @@ def claim_due(
                 f"was down for {int(late.total_seconds() // 60)} min (grace "
                 f"{int(grace.total_seconds() // 60)} min); request the push again",
             )
+            looked.pop(wo.request_id, None)  # that end may have halted its rollout
             continue
-        if not rollouts.may_start(session, wo, now):
+        if not rollouts.may_start(session, wo, now, looked):
             continue
         if _outside_window(session, wo, now, verify_grace):
             continue

@@ -284,10 +284,8 @@ class _Run:
             return self._rollback_ended(False, f"rollback failed: {exc}")
         fingerprint = plan.body["certificate"]["fingerprint"]
         if report.outcome is InstallOutcome.FAILED:
-            now_served = probe_round(
-                [Check(i, e, fingerprint) for i, e in self.endpoints], self.settings.verify_timeout
-            )
             checks = [Check(i, e, fingerprint) for i, e in self.endpoints]
+            now_served = probe_round(checks, self.settings.verify_timeout)
             return self._rollback_ended(
                 False, f"rollback failed: {report.reason}. Now: " + describe(checks, now_served)
             )
