@@ -48,6 +48,8 @@ class Settings:
     verify_grace_seconds: float = 60.0  # probe again until this long after the install
     push_retries: int = 3  # further tries after a transient failure (timeout, unreachable)
     retry_base_seconds: float = 5.0  # first backoff; doubles each try, with jitter
+    # REST API (issue 14): write calls allowed per token in each window, "N/minute".
+    api_write_rate: str = "60/minute"
 
     @property
     def report_folder(self) -> Path:
@@ -143,6 +145,7 @@ class Settings:
             verify_grace_seconds=float(env.get("CERTPUSH_VERIFY_GRACE", 60)),
             push_retries=int(env.get("CERTPUSH_PUSH_RETRIES", 3)),
             retry_base_seconds=float(env.get("CERTPUSH_RETRY_BASE", 5)),
+            api_write_rate=env.get("CERTPUSH_API_WRITE_RATE", "60/minute"),
             verify_processes=(
                 int(env["CERTPUSH_VERIFY_PROCESSES"])
                 if env.get("CERTPUSH_VERIFY_PROCESSES")
