@@ -14,6 +14,7 @@ from dash import Dash, dcc, html
 from flask import Flask, jsonify
 
 from dashboard import ids
+from dashboard.api.problems import from_error, is_api_request
 from dashboard.auth import form_token, init_auth
 from dashboard.components.navbar import navbar
 from dashboard.security import init_security
@@ -42,10 +43,14 @@ def _register_error_handlers(server: Flask) -> None:
 
     @server.errorhandler(PermissionDenied)
     def _forbidden(exc: PermissionDenied):
+        if is_api_request():
+            return from_error(exc)
         return jsonify(error=str(exc)), 403
 
     @server.errorhandler(AuthError)
     def _unauthorised(exc: AuthError):
+        if is_api_request():
+            return from_error(exc)
         return jsonify(error=str(exc)), 401
 
 
@@ -57,9 +62,9 @@ def create_app(settings: Settings | None = None) -> Dash:
     server.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     init_auth(server, settings)
     _register_error_handlers(server)
-    from dashboard.api import api
+    from dashboard.api import init_api
 
-    server.register_blueprint(api)
+    init_api(server)
     app = Dash(
         __name__,
         server=server,

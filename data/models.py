@@ -162,6 +162,15 @@ class IdempotencyKey(Base):
     __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
 
 
+class SchedulerHeartbeat(Base):
+    """The scheduler's last sign of life (one row per process name): ``GET /health``."""
+
+    __tablename__ = "scheduler_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class UserSession(Base):
     """A web login: the cookie holds a random token, this row its SHA-256 digest.
 

@@ -37,8 +37,10 @@ from data.domain.workflow import (
     Actor,
     ApprovalError,
     Decision,
+    FourEyesError,
     Level,
     Policy,
+    RoleError,
     StateError,
     WorkOrderFacts,
     WorkOrderStatus,
@@ -152,6 +154,9 @@ class ActionResult:
     ok: bool
     message: str
     work_order: WorkOrderView | None = None
+    # Why it was refused, for the API's status codes: not_found, forbidden (role),
+    # four_eyes, conflict (state, plan, lost race) or invalid (the input).
+    refusal: str = ""
 
 
 def load_policy(session: Session, horizon: timedelta | None = None) -> Policy:
@@ -448,7 +453,7 @@ def act(
     label = work_order_id(wo_id)
     wo = session.get(WorkOrder, wo_id, populate_existing=True)  # the state as stored now
     if wo is None:
-        return ActionResult(False, f"no work order {label}")
+        return ActionResult(False, f"no work order {label}", refusal="not_found")
     version, before = wo.version, wo.status
     digest = None
     if action in (Action.APPROVE, Action.IMPLEMENT):
@@ -457,7 +462,7 @@ def act(
             message = f"{label}: {refusal}"
             audit.record(session, actor=actor.username, action=f"workorder.{action.value}.refused",
                          now=now, target=label, detail=message)  # fmt: skip
-            return ActionResult(False, message)
+            return ActionResult(False, message, refusal="conflict")
         session.refresh(wo)
         version = wo.version
     try:
@@ -477,13 +482,13 @@ def act(
             message = f"{label} was {_who_won(session, wo_id)}; {exc}"
         audit.record(session, actor=actor.username, action=f"workorder.{action.value}.refused",
                      now=now, target=label, detail=message)  # fmt: skip
-        return ActionResult(False, message)
+        return ActionResult(False, message, refusal=_refusal_kind(exc))
     ruling = _window_ruling(session, wo, action, decision, actor=actor, override=override_window)
     if ruling.refusal:
         message = f"{label}: {ruling.refusal}"
         audit.record(session, actor=actor.username, action=f"workorder.{action.value}.refused",
                      now=now, target=label, detail=message)  # fmt: skip
-        return ActionResult(False, message)
+        return ActionResult(False, message, refusal="invalid")
     decision = ruling.decision
     values: dict[str, Any] = {
         "status": decision.status.value,
@@ -507,7 +512,7 @@ def act(
         message = f"{label} was {_who_won(session, wo_id)}; your {action.value} was not applied"
         audit.record(session, actor=actor.username, action=f"workorder.{action.value}.lost",
                      now=now, target=label, detail=message)  # fmt: skip
-        return ActionResult(False, message)
+        return ActionResult(False, message, refusal="conflict")
     note = comment
     if decision.run_at and decision.status is WorkOrderStatus.SCHEDULED:
         note = f"{comment} (push at {decision.run_at:%Y-%m-%d %H:%M} UTC)".strip()
@@ -534,6 +539,16 @@ def act(
     session.expire(wo)
     view = get_work_order(session, wo_id)
     return ActionResult(True, f"{label} is now {view.status.value}{message_tail}", view)
+
+
+def _refusal_kind(exc: ApprovalError) -> str:
+    if isinstance(exc, FourEyesError):
+        return "four_eyes"
+    if isinstance(exc, RoleError):
+        return "forbidden"
+    if isinstance(exc, StateError):
+        return "conflict"
+    return "invalid"
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,18 @@ WEEKLY_REPORT_GRACE_SECONDS = 12 * 3600
 
 
 def heartbeat() -> None:
-    """Proves the scheduler is alive in its log; a module-level function so it pickles."""
-    log.info("scheduler alive at %s", datetime.now(UTC).isoformat(timespec="seconds"))
+    """Proves the scheduler is alive, in its log and in the database (``GET /api/v1/health``
+    reports its age); a module-level function so it pickles."""
+    from data.db import session_scope
+    from data.health import beat
+
+    at = datetime.now(UTC)
+    log.info("scheduler alive at %s", at.isoformat(timespec="seconds"))
+    try:
+        with session_scope(Settings.from_env().database_url) as session:
+            beat(session, "scheduler", at)
+    except Exception:  # a database hiccup must not stop the scheduler; the next beat retries
+        log.exception("could not record the heartbeat")
 
 
 def weekly_report_trigger(settings: Settings) -> CronTrigger:

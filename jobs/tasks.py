@@ -34,6 +34,24 @@ def _test_connection(vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
     return connector.check().to_json()
 
 
+def _test_stored(vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored connector's connection test (the API's ``POST /connectors/{name}/test``):
+    its secret is opened here, in the scheduler, never in the web process."""
+    from data.connectors import get_connector, open_secret
+
+    settings = Settings.from_env()
+    with session_scope(settings.database_url) as session:
+        info = get_connector(session, payload["name"])
+        secret = open_secret(session, vault, info.name, actor="scheduler")
+    connector = connector_class(info.type)(
+        settings=info.settings,
+        secret=secret,
+        secret_kind=info.secret_kind,
+        endpoints=info.endpoints,
+    )
+    return connector.check().to_json()
+
+
 def _verify_now(_vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
     from jobs.verify import run_sweep
 
@@ -48,6 +66,7 @@ def _verify_now(_vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
     )
     return {
         "ok": True,
+        "sweep_id": report.sweep_id,
         "summary": report.summary,
         "endpoints": len(report.endpoints),
         "message": f"{len(report.endpoints)} endpoint(s) checked",
@@ -56,6 +75,7 @@ def _verify_now(_vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
 
 HANDLERS: dict[str, Callable[[Vault, dict[str, Any]], dict[str, Any]]] = {
     "connector.test": _test_connection,
+    "connector.test.stored": _test_stored,
     "verify": _verify_now,
 }
 

@@ -1,31 +1,57 @@
-"""Read-only JSON API, ``/api/v1``: the report's numbers for other tools (SIEM, tickets).
+"""``/api/v1/reports/push-validation``: the report's numbers for other tools (SIEM, tickets).
 
-Session-authenticated like the pages (the request guard answers an anonymous call
-with 401); every route checks the caller's role itself. The numbers come from the
-same functions and the same push-validation rule as the Reports page and exports.
+The numbers come from the same functions and the same push-validation rule as the
+Reports page and its exports. The path is the one the first, session-only API had; it
+now takes tokens and answers errors as problems like every route.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import date
 
+import marshmallow as ma
 import pandas as pd
-from flask import Blueprint, Response, jsonify, request
+from flask_smorest import Blueprint
+from marshmallow import validate
 
-from dashboard.auth import require_permission, settings
+from dashboard.api.caller import caller
+from dashboard.api.problems import VALIDATION, Problem
+from dashboard.api.schemas import Strict
+from dashboard.auth import now, settings
 from data import reports
 from data.audit_chain import chain_head
 from data.db import session_scope
-from data.domain.errors import AuthError, CertpushError, PermissionDenied
+from data.domain.errors import CertpushError
 from data.domain.periods import Granularity, Period, zone
 from data.domain.roles import Permission
 
-api = Blueprint("api", __name__, url_prefix="/api/v1")
+PREFIX = "/reports"
+blp = Blueprint("reports", __name__, description="The Push Validation Report")
+F = ma.fields
 
 
-def _error(message: str, status: int) -> tuple[Response, int]:
-    return jsonify(error=message), status
+class ReportQuery(Strict):
+    from_ = F.Date(data_key="from", metadata={"description": "First day (YYYY-MM-DD)"})
+    to = F.Date(metadata={"description": "Last day, inclusive"})
+    days = F.Integer(
+        load_default=30,
+        validate=validate.Range(1, 3660),
+        metadata={"description": "The last N days (without from/to)"},
+    )
+    tz = F.String(
+        validate=validate.Length(1, 64),
+        metadata={"description": "IANA zone (default CERTPUSH_REPORT_TZ)"},
+    )
+    granularity = F.String(validate=validate.OneOf([g.value for g in Granularity]))
+
+
+class ReportOut(ma.Schema):
+    period = F.Dict(required=True)
+    kpis = F.Dict(required=True)
+    trend = F.List(F.Dict(), required=True)
+    failure_reasons = F.List(F.Dict(), required=True)
+    evidence = F.Dict(required=True)
 
 
 def _number(value):
@@ -35,42 +61,35 @@ def _number(value):
     return value
 
 
-def _period(now: datetime) -> Period:
-    tz = zone(request.args.get("tz") or settings().report_time_zone)
-    try:
-        days = int(request.args.get("days", 30))
-    except ValueError:
-        raise CertpushError("'days' must be a whole number") from None
-    return Period.choose(
-        first=request.args.get("from"), last=request.args.get("to"), days=days, now=now, tz=tz
-    )
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
-@api.get("/reports/push-validation")
-def push_validation() -> Response | tuple[Response, int]:
-    """KPIs, trend and failure reasons of a period.
-
-    Query: ``from`` and ``to`` (YYYY-MM-DD, inclusive) or ``days`` (default 30),
-    ``tz`` (IANA name; default CERTPUSH_REPORT_TZ), ``granularity`` (day | week).
-    """
+@blp.route("/push-validation", methods=["GET"])
+@blp.arguments(ReportQuery, location="query")
+@blp.response(200, ReportOut)
+def push_validation(args: dict):
+    """KPIs, trend and failure reasons of a period, with the audit chain head."""
+    caller(Permission.VIEW_REPORTS)
     try:
-        require_permission(Permission.VIEW_REPORTS)
-    except (AuthError, PermissionDenied) as exc:
-        return _error(str(exc), 403)
-    try:
-        period = _period(datetime.now(UTC))
-        grain = request.args.get("granularity")
-        granularity = Granularity(grain) if grain else period.default_granularity()
-    except ValueError:
-        return _error("'granularity' must be 'day' or 'week'", 400)
+        tz = zone(args.get("tz") or settings().report_time_zone)
+        period = Period.choose(
+            first=_iso(args.get("from_")),
+            last=_iso(args.get("to")),
+            days=args["days"],
+            now=now(),
+            tz=tz,
+        )
     except CertpushError as exc:
-        return _error(str(exc), 400)
+        raise Problem(VALIDATION, str(exc)) from None
+    grain = args.get("granularity")
+    granularity = Granularity(grain) if grain else period.default_granularity()
     with session_scope(settings().database_url) as db:
         k = reports.kpis(db, period)
         trend = reports.trend(db, period, granularity)
         reasons = reports.failure_reasons(db, period)
         head = chain_head(db, period.end)
-    return jsonify(
+    return dict(
         period={
             "from": period.first.isoformat(),
             "to": period.last.isoformat(),

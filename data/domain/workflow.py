@@ -77,6 +77,14 @@ class ApprovalError(CertpushError):
     """An action that the policy or the work order's state does not allow, with why."""
 
 
+class RoleError(ApprovalError):
+    """The actor's role may not act at this level (the API answers 403 forbidden)."""
+
+
+class FourEyesError(ApprovalError):
+    """The actor requested the push or already approved it: another person must act."""
+
+
 class StateError(ApprovalError):
     """The work order is not in a state where this action applies (often: someone was first)."""
 
@@ -133,19 +141,19 @@ def _level_for(facts: WorkOrderFacts, policy: Policy) -> Level:
 
 def _check_role(actor: Actor, level: Level) -> None:
     if actor.role not in (level.role, "admin"):
-        raise ApprovalError(
+        raise RoleError(
             f"{level.name} needs the {level.role} role; {actor.username} is {actor.role}"
         )
 
 
 def _check_four_eyes(facts: WorkOrderFacts, actor: Actor) -> None:
     if actor.username == facts.requester:
-        raise ApprovalError(
+        raise FourEyesError(
             f"{actor.username} requested this push and cannot also approve or implement it "
             "(four-eyes policy)"
         )
     if actor.username in facts.approvers:
-        raise ApprovalError(
+        raise FourEyesError(
             f"{actor.username} already approved this work order: another person must act at "
             "this level (four-eyes policy)"
         )
@@ -232,14 +240,14 @@ def decide(
             raise StateError(f"a work order in {status.value} cannot be cancelled")
         implementer_role = policy.levels[last].role
         if actor.username != facts.requester and actor.role not in (implementer_role, "admin"):
-            raise ApprovalError("only the requester or an implementer can cancel a work order")
+            raise RoleError("only the requester or an implementer can cancel a work order")
         return Decision(WorkOrderStatus.CANCELLED, facts.levels_done, None)
     if action is Action.RESCHEDULE:
         if status is not WorkOrderStatus.SCHEDULED:
             raise StateError(f"only a scheduled push can be rescheduled, not {status.value}")
         _check_role(actor, policy.levels[last])
         if actor.username == facts.requester:
-            raise ApprovalError(f"{actor.username} requested this push and cannot reschedule it")
+            raise FourEyesError(f"{actor.username} requested this push and cannot reschedule it")
         return Decision(
             WorkOrderStatus.SCHEDULED, facts.levels_done, check_schedule(at, now, policy)
         )

@@ -51,7 +51,8 @@ def web(sqlite_settings):
 def test_anonymous_callers_are_refused(web):
     response = web.test_client().get(f"{URL}?from=2026-05-04&to=2026-05-10")
     assert response.status_code == 401
-    assert response.get_json() == {"error": "login required"}
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.get_json()["type"] == "urn:certpush:problem:unauthorized"
 
 
 def test_a_manager_gets_the_numbers_of_a_period(web):
@@ -92,15 +93,17 @@ def test_a_manager_gets_the_numbers_of_a_period(web):
     [
         ("from=2026-05-10&to=2026-05-04", "before it starts"),
         ("from=2026-05-04", "give both"),
-        ("from=yesterday&to=today", "YYYY-MM-DD"),
-        ("days=0", "between 1 and"),
+        ("from=yesterday&to=today", "from: Not a valid date"),
+        ("days=0", "days: Must be greater than or equal to 1"),
         ("tz=Mars/Olympus", "unknown time zone"),
-        ("granularity=hour", "'day' or 'week'"),
+        ("granularity=hour", "granularity: Must be one of: day, week"),
     ],
 )
-def test_bad_queries_get_a_clear_400(web, query, message):
+def test_bad_queries_get_a_clear_problem(web, query, message):
     client = web.test_client()
     login(client, "maya")
     response = client.get(f"{URL}?{query}")
-    assert response.status_code == 400
-    assert message in response.get_json()["error"]
+    assert response.status_code == 422
+    problem = response.get_json()
+    assert problem["type"] == "urn:certpush:problem:validation"
+    assert message in problem["detail"]

@@ -1,4 +1,5 @@
-"""REST API: personal API tokens (hashed), idempotency keys and service users.
+"""REST API: personal API tokens (hashed), idempotency keys, service users and the
+scheduler's heartbeat.
 
 Revision ID: 0012
 Revises: 0011
@@ -54,9 +55,15 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),
     )
+    op.create_table(
+        "scheduler_heartbeats",
+        sa.Column("name", sa.String(128), primary_key=True),
+        sa.Column("at", UTCDateTime, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("scheduler_heartbeats")
     op.drop_table("idempotency_keys")
     op.drop_index("ix_api_tokens_user", table_name="api_tokens")
     op.drop_table("api_tokens")
