@@ -1,0 +1,97 @@
+"""The API in process (Flask's test client) on SQLite and PostgreSQL: the write rate per
+token, unknown paths, the document and its reference page, and the browser session."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from data.api_tokens import create_token
+from data.db import session_scope
+from data.users import add_user
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def web(settings):
+    from dashboard.app import app
+
+    server = app.server
+    previous = server.config["CERTPUSH_SETTINGS"]
+    server.config["CERTPUSH_SETTINGS"] = dataclasses.replace(settings, api_write_rate="3/minute")
+    with session_scope(settings.database_url) as db:
+        add_user(db, "olga", "operator", PASSWORD, datetime.now(UTC))
+    yield server
+    server.config["CERTPUSH_SETTINGS"] = previous
+
+
+def _token(settings, username: str, scope: str = "write") -> dict[str, str]:
+    with session_scope(settings.database_url) as db:
+        _info, secret = create_token(db, username, "ci", scope=scope, actor="test",
+                                     actor_role="admin", now=datetime.now(UTC))  # fmt: skip
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_write_calls_are_rate_limited_per_token(web, settings):
+    client = web.test_client()
+    first, second = _token(settings, "olga"), _token(settings, "olga")
+    answers = [client.post("/api/v1/verification/sweeps", json={}, headers=first).status_code
+               for _ in range(4)]  # fmt: skip
+    assert answers == [202, 202, 202, 429]
+    limited = client.post("/api/v1/verification/sweeps", json={}, headers=first)
+    problem = limited.get_json()
+    assert problem["type"] == "urn:certpush:problem:rate-limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    # Reads are not counted, and another token has its own window.
+    assert client.get("/api/v1/certificates", headers=first).status_code == 200
+    assert client.post("/api/v1/verification/sweeps", json={}, headers=second).status_code == 202
+
+
+def test_unknown_paths_and_methods_are_problems_not_pages(web, settings):
+    client = web.test_client()
+    headers = _token(settings, "olga")
+    missing = client.get("/api/v1/certificates/0/nothing-here", headers=headers)
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "application/problem+json"
+    assert b"<html" not in missing.data  # never Dash's page, even to anonymous callers
+    assert client.get("/api/v2/anything").status_code == 404
+    wrong = client.put("/api/v1/push-requests", json={}, headers=headers)
+    assert wrong.status_code == 405
+    assert wrong.headers["Allow"] == "OPTIONS, POST"
+    assert client.get("/api/v1/work-orders/WO-1/evidence", headers=headers).status_code == 403
+
+
+def test_the_document_and_its_reference_page_need_no_login(web):
+    client = web.test_client()
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"] == "3.1.0"
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    paths = set(spec["paths"])
+    for path in ("/api/v1/certificates", "/api/v1/connectors/{name}/bindings/{fingerprint}",
+                 "/api/v1/push-requests", "/api/v1/work-orders/{work_order}/implement",
+                 "/api/v1/verification/sweeps/{sweep_id}", "/api/v1/reports/push-validation",
+                 "/api/v1/tasks/{task_id}", "/api/v1/health"):  # fmt: skip
+        assert path in paths
+    errors = spec["components"]["responses"]["DEFAULT_ERROR"]["content"]
+    assert list(errors) == ["application/problem+json"]
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert b"/api/v1/docs/static/swagger-ui-bundle.js" in page.data
+    assert b"http" not in page.data.replace(b"http-equiv", b"")  # nothing from elsewhere
+    assert client.get("/api/v1/docs/static/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/api/v1/docs/static/..%2Fcore.py").status_code == 404
+
+
+def test_the_browser_session_still_works_for_the_uis_own_calls(web, settings):
+    from tests.integration.test_web import login
+
+    client = web.test_client()
+    login(client, "olga", PASSWORD)
+    assert client.get("/api/v1/certificates").status_code == 200
+    cross = client.post("/api/v1/verification/sweeps", json={},
+                        headers={"Origin": "https://evil.example"})  # fmt: skip
+    assert cross.status_code == 403  # a cookie never writes from another site
+
