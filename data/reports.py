@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
@@ -177,15 +178,20 @@ def kpis(session: Session, period: Period) -> Kpis:
 # ----------------------------------------------------------------------------- trend
 
 
-def _bucket_table(period: Period, granularity: Granularity):
-    """The period's buckets as a small SQL table (index, start, end) to join on."""
+# SQLite joins at most 500 SELECTs in one UNION ALL (SQLITE_MAX_COMPOUND_SELECT): a ten
+# year period has 523 weeks, so the bucket table is sent in slices of this many.
+BUCKETS_PER_QUERY = 400
+
+
+def _bucket_table(buckets: list[tuple[int, Any]]):
+    """Buckets as a small SQL table (index, start, end) to join on."""
     selects = [
         select(
             literal(i, Integer).label("i"),
             literal(b.start, UTCDateTime).label("lo"),
             literal(b.end, UTCDateTime).label("hi"),
         )
-        for i, b in enumerate(period.buckets(granularity))
+        for i, b in buckets
     ]
     return union_all(*selects).subquery("buckets")
 
@@ -194,13 +200,18 @@ def trend(session: Session, period: Period, granularity: Granularity | None = No
     """One row per day or week (empty ones as zeros): pushes per state and success rate."""
     granularity = granularity or period.default_granularity()
     buckets = period.buckets(granularity)
-    table = _bucket_table(period, granularity)
-    rows = session.execute(
-        select(table.c.i, STATE, func.count())
-        .select_from(table)
-        .join(WorkOrder, and_(WorkOrder.pushed_at >= table.c.lo, WorkOrder.pushed_at < table.c.hi))
-        .group_by(table.c.i, STATE)
-    ).all()
+    numbered = list(enumerate(buckets))
+    rows = []
+    for first in range(0, len(numbered), BUCKETS_PER_QUERY):
+        table = _bucket_table(numbered[first : first + BUCKETS_PER_QUERY])
+        rows += session.execute(
+            select(table.c.i, STATE, func.count())
+            .select_from(table)
+            .join(
+                WorkOrder, and_(WorkOrder.pushed_at >= table.c.lo, WorkOrder.pushed_at < table.c.hi)
+            )
+            .group_by(table.c.i, STATE)
+        ).all()
     frame = _counts_frame(rows, "i", range(len(buckets)))
     frame.insert(0, "bucket", [b.first for b in buckets])
     frame.insert(1, "bucket_last", [b.last for b in buckets])

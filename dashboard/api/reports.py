@@ -12,19 +12,21 @@ from datetime import date
 
 import marshmallow as ma
 import pandas as pd
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import validate
 
 from dashboard.api.caller import caller
-from dashboard.api.problems import VALIDATION, Problem
+from dashboard.api.problems import NOT_FOUND, VALIDATION, Problem
 from dashboard.api.schemas import Strict
 from dashboard.auth import now, settings
-from data import reports
+from data import report_files, reports
 from data.audit_chain import chain_head
 from data.db import session_scope
 from data.domain.errors import CertpushError
 from data.domain.periods import Granularity, Period, zone
 from data.domain.roles import Permission
+from reports import exports as report_exports
 
 PREFIX = "/reports"
 blp = Blueprint("reports", __name__, description="The Push Validation Report")
@@ -46,6 +48,21 @@ class ReportQuery(Strict):
     granularity = F.String(validate=validate.OneOf([g.value for g in Granularity]))
 
 
+class ExportQuery(ReportQuery):
+    format = F.String(required=True, validate=validate.OneOf(report_files.FORMATS))
+
+
+class WeeklyOut(ma.Schema):
+    id = F.Integer(required=True)
+    kind = F.String(required=True)
+    period_start = F.String(required=True)
+    period_end = F.String(required=True)
+    time_zone = F.String(required=True)
+    produced_at = F.String(required=True)
+    formats = F.List(F.String(), required=True)
+    links = F.Dict(required=True)
+
+
 class ReportOut(ma.Schema):
     period = F.Dict(required=True)
     kpis = F.Dict(required=True)
@@ -65,15 +82,10 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-@blp.route("/push-validation", methods=["GET"])
-@blp.arguments(ReportQuery, location="query")
-@blp.response(200, ReportOut)
-def push_validation(args: dict):
-    """KPIs, trend and failure reasons of a period, with the audit chain head."""
-    caller(Permission.VIEW_REPORTS)
+def _period(args: dict) -> Period:
     try:
         tz = zone(args.get("tz") or settings().report_time_zone)
-        period = Period.choose(
+        return Period.choose(
             first=_iso(args.get("from_")),
             last=_iso(args.get("to")),
             days=args["days"],
@@ -82,6 +94,74 @@ def push_validation(args: dict):
         )
     except CertpushError as exc:
         raise Problem(VALIDATION, str(exc)) from None
+
+
+def _file(content: bytes, name: str, fmt: str) -> Response:
+    return Response(
+        content,
+        mimetype=report_files.MEDIA_TYPES.get(fmt, "application/octet-stream"),
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+FILE_CONTENT = {
+    report_files.MEDIA_TYPES[f]: {"schema": {"type": "string", "format": "binary"}}
+    for f in report_files.FORMATS
+}
+
+
+@blp.route("/push-validation/export", methods=["GET"])
+@blp.arguments(ExportQuery, location="query")
+@blp.doc(
+    responses={
+        200: {
+            "description": "The report of the period as CSV, XLSX or PDF",
+            "content": FILE_CONTENT,
+        }
+    }
+)
+def export(args: dict):
+    """The period's report as a file, the same as the Reports page's downloads."""
+    caller(Permission.VIEW_REPORTS)
+    period, fmt = _period(args), args["format"]
+    with session_scope(settings().database_url) as db:
+        content = report_exports.report_bytes(db, period, fmt, now=now())
+    return _file(content, report_exports.file_name(period, fmt), fmt)
+
+
+@blp.route("/weekly", methods=["GET"])
+@blp.response(200, WeeklyOut(many=True))
+def weekly():
+    """The weekly reports the scheduler produced, newest first, with their files."""
+    caller(Permission.VIEW_REPORTS)
+    with session_scope(settings().database_url) as db:
+        produced = report_files.list_reports(db)
+    return [
+        {**r.to_json(),
+         "links": {f: f"/api/v1/reports/weekly/{r.id}/{f}" for f in r.formats}}
+        for r in produced
+    ]  # fmt: skip
+
+
+@blp.route("/weekly/<int:report_id>/<fmt>", methods=["GET"])
+@blp.doc(responses={200: {"description": "One file of a weekly report", "content": FILE_CONTENT}})
+def weekly_file(report_id: int, fmt: str):
+    """One file (csv, xlsx or pdf) of a produced weekly report."""
+    caller(Permission.VIEW_REPORTS)
+    try:
+        path = report_files.report_file(settings(), report_id, fmt)
+    except CertpushError as exc:
+        raise Problem(NOT_FOUND, str(exc)) from None
+    return _file(path.read_bytes(), path.name, fmt)
+
+
+@blp.route("/push-validation", methods=["GET"])
+@blp.arguments(ReportQuery, location="query")
+@blp.response(200, ReportOut)
+def push_validation(args: dict):
+    """KPIs, trend and failure reasons of a period, with the audit chain head."""
+    caller(Permission.VIEW_REPORTS)
+    period = _period(args)
     grain = args.get("granularity")
     granularity = Granularity(grain) if grain else period.default_granularity()
     with session_scope(settings().database_url) as db:

@@ -95,3 +95,26 @@ def test_the_browser_session_still_works_for_the_uis_own_calls(web, settings):
                         headers={"Origin": "https://evil.example"})  # fmt: skip
     assert cross.status_code == 403  # a cookie never writes from another site
 
+
+
+def test_report_exports_and_weekly_files_download(web, settings):
+    import io
+
+    from openpyxl import load_workbook
+
+    client = web.test_client()
+    headers = _token(settings, "olga", scope="read")
+    csv = client.get("/api/v1/reports/push-validation/export?format=csv&days=7", headers=headers)
+    assert csv.status_code == 200
+    assert csv.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in csv.headers["Content-Disposition"]
+    xlsx = client.get("/api/v1/reports/push-validation/export?format=xlsx&from=2026-01-05"
+                      "&to=2026-01-11&tz=Europe/Paris", headers=headers)  # fmt: skip
+    assert xlsx.status_code == 200
+    assert "Summary" in load_workbook(io.BytesIO(xlsx.data)).sheetnames
+    bad = client.get("/api/v1/reports/push-validation/export?format=doc", headers=headers)
+    assert bad.status_code == 422
+    assert bad.get_json()["errors"][0]["field"] == "format"
+    assert client.get("/api/v1/reports/weekly", headers=headers).get_json() == []
+    missing = client.get("/api/v1/reports/weekly/1/pdf", headers=headers)
+    assert missing.status_code == 404

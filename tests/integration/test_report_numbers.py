@@ -304,3 +304,14 @@ def test_real_push_rolled_back_is_counted_once_and_never_redecided(sqlite_settin
     assert row["state"] == "failed_verification"
     assert row["endpoints_checked"] == 1 and row["endpoints_failed"] == 1
     assert row["failure_outcomes"] == "mismatch"
+
+
+def test_a_ten_year_trend_has_every_week(settings):
+    """523 weekly buckets: more than SQLite joins in one UNION ALL (found by schemathesis)."""
+    build_week_fixture(settings.database_url)
+    period = Period(date(2016, 4, 4), date(2026, 4, 2), PARIS)
+    with session_scope(settings.database_url) as db:
+        weeks = trend(db, period, Granularity.WEEK)
+    assert len(weeks) == 522
+    assert weeks["pushes"].sum() == 7  # the week fixture's pushes, the Thursday-26 one too
+    assert list(weeks["pushes"].tail(2)) == [4, 3]
