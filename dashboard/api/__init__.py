@@ -128,6 +128,7 @@ def init_api(server: Flask) -> CertpushApi:
         },
     )
     from dashboard.api import (
+        audit,
         certificates,
         connectors,
         docs,
@@ -149,6 +150,7 @@ def init_api(server: Flask) -> CertpushApi:
         verification,
         reports,
         tasks,
+        audit,
         health,
     ):
         # Domain errors raised in a route become problems (blueprint handlers come first).

@@ -19,7 +19,7 @@ from data.db import session_scope
 from data.domain.roles import Permission
 from data.domain.status import STATUS_TABLE, Status, parse_status
 from data.importer import Importer, ImportResult, Outcome
-from data.queries import CertificateRow, certificate_detail, certificate_page
+from data.queries import CertificateRow, certificate_detail, certificate_page, status_counts
 
 PREFIX = "/certificates"
 blp = Blueprint("certificates", __name__, description="The certificate inventory")
@@ -173,6 +173,22 @@ def list_certificates(args: dict):
         "items": [certificate_json(r) for r in page.rows],
         "page": {"total": page.total, "limit": limit, "offset": offset},
     }
+
+
+class StatusCountsOut(ma.Schema):
+    counts = F.Dict(keys=F.String(), values=F.Integer(), required=True,
+                    metadata={"description": "Certificates per status colour"})  # fmt: skip
+    total = F.Integer(required=True)
+
+
+@blp.route("/status-counts", methods=["GET"])
+@blp.response(200, StatusCountsOut)
+def counts():
+    """How many certificates have each colour (the Overview page's cards)."""
+    caller(Permission.VIEW_INVENTORY)
+    with session_scope(settings().database_url) as db:
+        found = status_counts(db, now())
+    return {"counts": {s.value: n for s, n in found.items()}, "total": sum(found.values())}
 
 
 def _endpoint_json(e) -> dict:

@@ -118,3 +118,19 @@ def test_report_exports_and_weekly_files_download(web, settings):
     assert client.get("/api/v1/reports/weekly", headers=headers).get_json() == []
     missing = client.get("/api/v1/reports/weekly/1/pdf", headers=headers)
     assert missing.status_code == 404
+
+
+def test_audit_trail_and_status_counts(web, settings):
+    client = web.test_client()
+    with session_scope(settings.database_url) as db:
+        add_user(db, "maya", "manager", PASSWORD, datetime.now(UTC))
+    manager, operator = _token(settings, "maya", "read"), _token(settings, "olga", "read")
+    events = client.get("/api/v1/audit-events?limit=2", headers=manager).get_json()
+    assert events["page"]["total"] >= 2
+    assert [e["action"] for e in events["items"]][0] == "token.create"  # newest first
+    chain = client.get("/api/v1/audit-events/chain", headers=manager).get_json()
+    assert chain["intact"] is True and chain["events"] == events["page"]["total"]
+    refused = client.get("/api/v1/audit-events", headers=operator)
+    assert refused.status_code == 403  # the audit trail is for managers and admins
+    counts = client.get("/api/v1/certificates/status-counts", headers=operator).get_json()
+    assert counts["total"] == 0 and set(counts["counts"]) >= {"green", "red", "mid-purple"}
