@@ -1,0 +1,235 @@
+"""API tokens and service users: ``certpush tokens`` and ``users add --service`` (a separate
+process on a real database), the checks a token gets on each call, the login refusing
+service users, and the API tokens page's callbacks as a logged-in user.
+
+The secret must appear exactly once, where it is made: never in a list, the api_tokens
+table or the audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from data.api_tokens import authenticate_token, create_token
+from data.db import session_scope
+from data.domain.api_tokens import looks_like_token, public_id
+from data.domain.errors import AuthError
+from data.user_admin import set_enabled
+from data.users import add_user
+from tests.cli_auth import stdin_for
+
+PASSWORD = "correct horse battery staple"
+USERS = {"adam": "admin", "olivia": "operator", "ravi": "reviewer"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _add_users(url: str) -> None:
+    with session_scope(url) as db:
+        for name, role in USERS.items():
+            add_user(db, name, role, PASSWORD, _now())
+
+
+def _secret(token: str) -> str:
+    """The part after the second underscore: what must never be stored or shown again."""
+    return token.split("_", 2)[2]
+
+
+def _rows(url: str, table: str) -> list[tuple]:
+    with create_engine(url).connect() as c:
+        return [tuple(r) for r in c.execute(text(f"SELECT * FROM {table}"))]
+
+
+def assert_stored_nowhere(url: str, token: str) -> None:
+    """Every column of every row of api_tokens and audit_events, searched for the secret."""
+    secret = _secret(token)
+    for table in ("api_tokens", "audit_events"):
+        rows = _rows(url, table)
+        assert rows, table
+        for row in rows:
+            for value in row:
+                assert secret not in str(value), (table, row)
+                assert token not in str(value), (table, row)
+
+
+def _audit(url: str, action: str) -> list[tuple]:
+    with create_engine(url).connect() as c:
+        return [tuple(r) for r in c.execute(text(
+            "SELECT actor, target, detail FROM audit_events WHERE action = :a ORDER BY id"),
+            {"a": action})]  # fmt: skip
+
+
+@pytest.fixture
+def cli(settings, tmp_path):
+    """``certpush …`` in its own process on the test's database (SQLite and PostgreSQL)."""
+    url = settings.database_url
+    env = {**os.environ, "CERTPUSH_INSTANCE": str(tmp_path / "cli"), "DATABASE_URL": url}
+    passwords = dict.fromkeys(USERS, PASSWORD)
+    _add_users(url)
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "jobs.cli", *args], env=env,
+                              input=stdin_for(args, passwords, stdin), capture_output=True,
+                              text=True, timeout=120, check=False)  # fmt: skip
+
+    run.url = url
+    run.passwords = passwords
+    return run
+
+
+def _listed(cli, *args: str) -> list[dict]:
+    done = cli("tokens", "list", "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_a_token_is_printed_once_and_stored_only_as_a_hash(cli):
+    made = cli("tokens", "create", "--user", "olivia", "--name", "ci pipeline", "--scope",
+               "write", "--expires", "30d")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert made.stdout == token + "\n" and looks_like_token(token)  # the token alone
+    assert "will not be shown again" in made.stderr and public_id(token) in made.stderr
+    assert _secret(token) not in made.stderr
+
+    as_json = cli("tokens", "create", "--user", "olivia", "--name", "nightly", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    second = json.loads(as_json.stdout)
+    assert looks_like_token(second["token"]) and second["token"] != token
+    assert second["prefix"] == public_id(second["token"])
+    assert (second["user"], second["scope"], second["state"]) == ("olivia", "read", "active")
+    created = datetime.fromisoformat(second["created_at"])
+    expires = datetime.fromisoformat(second["expires_at"])
+    assert expires - created == timedelta(days=90)  # the default lifetime
+
+    listed = cli("tokens", "list")
+    as_list = _listed(cli)
+    for shown in (listed.stdout, json.dumps(as_list)):
+        assert public_id(token) in shown and "ci pipeline" in shown
+        for secret in (token, second["token"]):
+            assert _secret(secret) not in shown
+    assert "digest" not in as_list[0] and "token" not in as_list[0]
+    first = next(t for t in as_list if t["prefix"] == public_id(token))
+    assert (first["user"], first["name"], first["scope"], first["state"]) == (
+        "olivia", "ci pipeline", "write", "active",
+    )  # fmt: skip
+    lifetime = datetime.fromisoformat(first["expires_at"]) - datetime.fromisoformat(
+        first["created_at"]
+    )
+    assert lifetime == timedelta(days=30)
+
+    with session_scope(cli.url) as db:
+        caller = authenticate_token(db, token, now=_now())
+    assert (caller.user.username, caller.scope.value) == ("olivia", "write")
+    assert _listed(cli, "--user", "olivia")[-1]["last_used_at"] is not None
+    for secret in (token, second["token"]):
+        assert_stored_nowhere(cli.url, secret)
+    actor, target, detail = _audit(cli.url, "token.create")[0]
+    assert actor.startswith("cli") and target == "olivia" and public_id(token) in detail
+
+
+def test_a_revoked_token_is_refused_at_once_and_listed_as_revoked(cli):
+    made = json.loads(cli("tokens", "create", "--user", "ravi", "--name", "tickets",
+                          "--json").stdout)  # fmt: skip
+    revoked = cli("tokens", "revoke", str(made["id"]))
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"{made['prefix']} ('tickets') of ravi revoked" in revoked.stdout
+    again = cli("tokens", "revoke", str(made["id"]))
+    assert again.returncode == 0 and "already revoked" in again.stdout
+    [row] = _listed(cli, "--user", "ravi")
+    assert row["state"] == "revoked" and row["revoked_at"]
+    with session_scope(cli.url) as db, pytest.raises(AuthError, match="revoked"):
+        authenticate_token(db, made["token"], now=_now())
+    assert len(_audit(cli.url, "token.revoke")) == 1
+    missing = cli("tokens", "revoke", "999999")
+    assert missing.returncode == 1 and "no API token 999999" in missing.stderr
+    assert_stored_nowhere(cli.url, made["token"])
+
+
+def test_expired_tokens_are_listed_as_expired_and_refused(cli):
+    long_ago = _now() - timedelta(days=2)
+    with session_scope(cli.url) as db:
+        _info, token = create_token(db, "olivia", "old job", lifetime=timedelta(hours=1),
+                                    actor="adam", actor_role="admin", now=long_ago)  # fmt: skip
+    [row] = _listed(cli, "--user", "olivia")
+    assert row["state"] == "expired"
+    plain = cli("tokens", "list", "--user", "olivia").stdout
+    assert re.search(rf"{public_id(token)}\s+expired\s+read\s+olivia", plain), plain
+    with session_scope(cli.url) as db, pytest.raises(AuthError, match="expired"):
+        authenticate_token(db, token, now=_now())
+    assert cli("tokens", "list", "--user", "ravi").stdout == ""  # nobody else's
+
+
+def test_with_as_users_manage_only_their_own_tokens_admins_everyone(cli):
+    other = cli("tokens", "create", "--user", "ravi", "--name", "x", "--as", "olivia")
+    assert other.returncode == 1 and "olivia may manage only their own" in other.stderr
+    own = cli("tokens", "create", "--name", "laptop", "--as", "olivia", "--json")
+    assert own.returncode == 0, own.stderr
+    mine = json.loads(own.stdout)
+    assert (mine["user"], mine["created_by"]) == ("olivia", "olivia")
+    by_admin = cli("tokens", "create", "--user", "ravi", "--name", "x", "--as", "adam", "--json")
+    assert by_admin.returncode == 0, by_admin.stderr
+    ravis = json.loads(by_admin.stdout)
+    assert (ravis["user"], ravis["created_by"]) == ("ravi", "adam")
+    refused = cli("tokens", "revoke", str(ravis["id"]), "--as", "olivia")
+    assert refused.returncode == 1 and "only their own" in refused.stderr
+    assert _listed(cli, "--user", "ravi")[0]["state"] == "active"
+    assert cli("tokens", "revoke", str(mine["id"]), "--as", "olivia").returncode == 0
+    assert cli("tokens", "revoke", str(ravis["id"]), "--as", "adam").returncode == 0
+    assert {t["state"] for t in _listed(cli)} == {"revoked"}
+    cli.passwords["olivia"] = "not olivia's password"
+    wrong = cli("tokens", "create", "--name", "y", "--as", "olivia")
+    assert wrong.returncode == 1 and "wrong user name or password" in wrong.stderr
+    assert _audit(cli.url, "cli.login.failed")[-1][1] == "olivia"
+    nobody = cli("tokens", "create", "--name", "y")
+    assert nobody.returncode == 1 and "--user NAME" in nobody.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--expires", "9000d"], "at most 730 days"),
+        (["--expires", "soon"], "write a number and d, h or w"),
+        (["--scope", "admin"], "use read or write"),
+        (["--name", "a;b"], "1-64 letters"),
+        (["--user", "nobody"], "no user named 'nobody'"),
+    ],
+)
+def test_a_bad_request_says_why_and_stores_nothing(cli, args, says):
+    options = {"--user": "olivia", "--name": "ok", **dict(zip(args[::2], args[1::2], strict=True))}
+    done = cli("tokens", "create", *[word for option in options.items() for word in option])
+    assert done.returncode == 1 and says in done.stderr, done.stderr
+    assert done.stdout == "" and _listed(cli) == []
+
+
+def test_a_disabled_users_token_is_refused_until_they_are_enabled(settings):
+    url = settings.database_url
+    _add_users(url)
+    with session_scope(url) as db:
+        _info, token = create_token(db, "ravi", "tickets", scope="write", actor="ravi",
+                                    actor_role="reviewer", now=_now())  # fmt: skip
+    with session_scope(url) as db:
+        assert authenticate_token(db, token, now=_now()).user.username == "ravi"
+        set_enabled(db, "ravi", False, actor="adam", role="admin", now=_now())
+    with session_scope(url) as db, pytest.raises(AuthError, match="user of this API token is"):
+        authenticate_token(db, token, now=_now())
+    with session_scope(url) as db:
+        set_enabled(db, "ravi", True, actor="adam", role="admin", now=_now())
+    with session_scope(url) as db:
+        assert authenticate_token(db, token, now=_now()).scope.value == "write"
+    for forged in (token[:-1] + ("A" if token[-1] != "A" else "B"), token + "\n", "cpt_x"):
+        with session_scope(url) as db, pytest.raises(AuthError):
+            authenticate_token(db, forged, now=_now())
