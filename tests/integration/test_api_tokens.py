@@ -93,6 +93,27 @@ def _listed(cli, *args: str) -> list[dict]:
     return json.loads(done.stdout)
 
 
+@pytest.fixture
+def web(settings):
+    from dashboard.app import app
+
+    _add_users(settings.database_url)
+    with session_scope(settings.database_url) as db:
+        add_user(db, "pipeline", "operator", None, _now(), service=True)
+    server = app.server
+    previous = server.config["CERTPUSH_SETTINGS"]
+    server.config["CERTPUSH_SETTINGS"] = settings
+    yield server
+    server.config["CERTPUSH_SETTINGS"] = previous
+
+
+def _login(client, username: str, password: str = PASSWORD):
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf": token, "next": "/"})  # fmt: skip
+
+
 # ------------------------------------------------------------------ the command line
 
 
@@ -233,3 +254,70 @@ def test_a_disabled_users_token_is_refused_until_they_are_enabled(settings):
     for forged in (token[:-1] + ("A" if token[-1] != "A" else "B"), token + "\n", "cpt_x"):
         with session_scope(url) as db, pytest.raises(AuthError):
             authenticate_token(db, forged, now=_now())
+
+
+# ------------------------------------------------------------------ service users
+
+
+def test_a_service_user_has_no_password_and_acts_through_tokens_only(cli):
+    made = cli("users", "add", "pipeline", "--role", "implementer", "--service")
+    assert made.returncode == 0, made.stderr
+    assert "added service user pipeline with role implementer" in made.stdout
+    both = cli("users", "add", "other", "--role", "operator", "--service", "--password-stdin",
+               stdin=PASSWORD + "\n")  # fmt: skip
+    assert both.returncode == 1 and "has no password" in both.stderr
+    listed = {u["username"]: u for u in json.loads(cli("users", "list", "--json").stdout)}
+    assert "other" not in listed
+    assert (listed["pipeline"]["service"], listed["olivia"]["service"]) == (True, False)
+    assert re.search(r"^pipeline\s+implementer\s+enabled\s+service user$",
+                     cli("users", "list").stdout, re.MULTILINE)  # fmt: skip
+    with create_engine(cli.url).connect() as c:
+        stored = c.execute(text("SELECT password_hash, service FROM users "
+                                "WHERE username = 'pipeline'")).one()  # fmt: skip
+    assert stored[0] == "!service" and stored[1]
+
+    token = cli("tokens", "create", "--user", "pipeline", "--name", "deploys").stdout.strip()
+    with session_scope(cli.url) as db:
+        caller = authenticate_token(db, token, now=_now())
+    assert (caller.user.username, caller.user.role.value) == ("pipeline", "implementer")
+
+    for guess in ("!service", PASSWORD):
+        cli.passwords["pipeline"] = guess
+        as_service = cli("tokens", "create", "--name", "x", "--as", "pipeline")
+        assert as_service.returncode == 1
+        assert "--as pipeline: wrong user name or password" in as_service.stderr
+    assert [t for t in _audit(cli.url, "cli.login.failed") if t[1] == "pipeline"]
+    reset = cli("users", "reset-password", "pipeline", "--password-stdin", stdin=PASSWORD + "\n")
+    assert reset.returncode == 1 and "is a service user" in reset.stderr
+
+
+def test_a_service_user_is_refused_at_login_like_a_wrong_password(settings):
+    from data.logins import begin_login, finish_login
+    from data.users import authenticate
+
+    with session_scope(settings.database_url) as db:
+        add_user(db, "pipeline", "admin", None, _now(), service=True)
+        add_user(db, "olivia", "operator", PASSWORD, _now())
+    for name, password in [("pipeline", "!service"), ("pipeline", ""), ("nobody", "x" * 12)]:
+        with session_scope(settings.database_url) as db, pytest.raises(AuthError) as refused:
+            authenticate(db, name, password)
+        assert str(refused.value) == "wrong user name or password"
+        policy = settings.throttle_policy
+        with session_scope(settings.database_url) as db:
+            attempt = begin_login(db, username=name, address="192.0.2.7", now=_now(),
+                                  policy=policy)  # fmt: skip
+        with session_scope(settings.database_url) as db:
+            result = finish_login(db, attempt, password, user_agent="test", now=_now(),
+                                  policy=policy)  # fmt: skip
+        assert (result.user, result.token) == (None, None)
+        assert result.message == "wrong user name or password"
+    with session_scope(settings.database_url) as db:
+        assert authenticate(db, "olivia", PASSWORD).username == "olivia"  # others still can
+
+
+def test_a_service_user_cannot_log_in_on_the_login_page(web):
+    for password in ("", "!service", PASSWORD):
+        refused = _login(web.test_client(), "pipeline", password)
+        assert refused.status_code == 401
+        assert "wrong user name or password" in refused.get_data(as_text=True)
+    assert _login(web.test_client(), "olivia").status_code == 302
