@@ -18,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from data.api_tokens import authenticate_token, create_token
+from data.api_tokens import authenticate_token, create_token, list_tokens
 from data.db import session_scope
 from data.domain.api_tokens import looks_like_token, public_id
 from data.domain.errors import AuthError
 from data.user_admin import set_enabled
 from data.users import add_user
 from tests.cli_auth import stdin_for
+from tests.dash_calls import ActingAs, component_text
 
 PASSWORD = "correct horse battery staple"
 USERS = {"adam": "admin", "olivia": "operator", "ravi": "reviewer"}
@@ -321,3 +322,149 @@ def test_a_service_user_cannot_log_in_on_the_login_page(web):
         assert refused.status_code == 401
         assert "wrong user name or password" in refused.get_data(as_text=True)
     assert _login(web.test_client(), "olivia").status_code == 302
+
+
+# ------------------------------------------------------------------ the API tokens page
+
+
+def _table(web, who: str) -> str:
+    from dashboard.callbacks.tokens import token_rows
+
+    with ActingAs(web, who, PASSWORD):
+        return component_text(token_rows(None, "/tokens"))
+
+
+def test_the_page_makes_a_token_and_shows_its_secret_once(web):
+    from dashboard.callbacks.tokens import create_own_token
+
+    with ActingAs(web, "olivia", PASSWORD):
+        secret, shown, message, error_open, name, refresh = create_own_token(
+            1, "laptop", "write", "365d"
+        )
+    assert looks_like_token(secret) and shown is True
+    assert (message, error_open, name) == ("", False, "")  # the name field is cleared
+    assert refresh["created"]
+    table = _table(web, "olivia")
+    assert "laptop" in table and public_id(secret) in table and "write" in table
+    assert _secret(secret) not in table
+    with session_scope(web.config["CERTPUSH_SETTINGS"].database_url) as db:
+        [info] = list_tokens(db, "olivia")
+        caller = authenticate_token(db, secret, now=_now())
+    assert (info.created_by, caller.user.username, caller.scope.value) == (
+        "olivia", "olivia", "write",
+    )  # fmt: skip
+    assert info.expires_at - info.created_at == timedelta(days=365)
+    assert_stored_nowhere(web.config["CERTPUSH_SETTINGS"].database_url, secret)
+    assert _secret(secret) not in _table(web, "olivia")  # nor on any later render
+
+    with ActingAs(web, "olivia", PASSWORD):
+        bad = create_own_token(1, "a;b", "read", "90d")
+        never = create_own_token(1, "forever", "read", "never")
+        unclicked = create_own_token(None, "x", "read", "90d")
+    assert bad[:4] == ("", False, bad[2], True) and "1-64 letters" in bad[2]
+    assert looks_like_token(never[0])
+    assert all(x is unclicked[0] for x in unclicked)  # no_update: nothing made
+    with ActingAs(web, None, ""):
+        anonymous = create_own_token(1, "sneaky", "write", "never")
+    assert anonymous[:2] == ("", False) and "log in" in anonymous[2]
+    with session_scope(web.config["CERTPUSH_SETTINGS"].database_url) as db:
+        assert sorted(t.name for t in list_tokens(db)) == ["forever", "laptop"]
+        assert next(t for t in list_tokens(db) if t.name == "forever").expires_at is None
+
+
+def test_the_page_lists_only_the_acting_users_tokens(web):
+    url = web.config["CERTPUSH_SETTINGS"].database_url
+    with session_scope(url) as db:
+        for owner, name in [("olivia", "olivia-ci"), ("adam", "adam-admin"), ("ravi", "ravi-t")]:
+            create_token(db, owner, name, actor="adam", actor_role="admin", now=_now())
+    olivias, adams = _table(web, "olivia"), _table(web, "adam")
+    assert "olivia-ci" in olivias and "adam-admin" not in olivias and "ravi-t" not in olivias
+    assert "adam-admin" in adams and "olivia-ci" not in adams  # admins too: their own only
+    assert "ravi-t" in _table(web, "ravi")
+    with ActingAs(web, None, ""):
+        from dashboard.callbacks.tokens import token_rows
+
+        assert "log in" in component_text(token_rows(None, "/tokens"))
+
+
+def test_revoking_another_users_token_from_the_page_is_refused(web):
+    from dashboard.callbacks.tokens import revoke_own_token
+
+    url = web.config["CERTPUSH_SETTINGS"].database_url
+    with session_scope(url) as db:
+        ravis, _ = create_token(db, "ravi", "tickets", actor="ravi", actor_role="reviewer",
+                                now=_now())  # fmt: skip
+        mine, _ = create_token(db, "olivia", "laptop", actor="olivia", actor_role="operator",
+                               now=_now())  # fmt: skip
+    with ActingAs(web, "olivia", PASSWORD):
+        said, colour, _shown, refresh = revoke_own_token(ravis.id)
+    assert colour == "danger" and "Refused" in said and "only their own" in said
+    assert refresh is not None and not isinstance(refresh, dict)  # no_update
+    with session_scope(url) as db:
+        states = {t.name: t.state(_now()) for t in list_tokens(db)}
+    assert states == {"tickets": "active", "laptop": "active"}
+    actor, target, _detail = _audit(url, "token.revoke.refused")[-1]
+    assert (actor, target) == ("olivia", f"token {ravis.id}")
+
+    with ActingAs(web, "olivia", PASSWORD):
+        said, colour, _shown, refresh = revoke_own_token(mine.id)
+        garbled = revoke_own_token("1; DROP TABLE api_tokens")
+    assert colour == "success" and mine.prefix in said and refresh["revoked"] == mine.id
+    assert garbled[1] == "danger"
+    with session_scope(url) as db:
+        states = {t.name: t.state(_now()) for t in list_tokens(db)}
+    assert states == {"tickets": "active", "laptop": "revoked"}
+    assert "Revoke" not in _table(web, "olivia")  # nothing left to revoke
+
+
+def _revoke_post(client, token_id: int):
+    """The confirmed Revoke of one row, POSTed as the browser (or a forger) sends it."""
+    from dashboard import ids
+    from dashboard.app import app
+
+    client.get("/healthz")  # Dash registers its callbacks before the first request
+    [(key, spec)] = [
+        (k, v) for k, v in app.callback_map.items()
+        if any(ids.TOKENS_REVOKE in i["id"] for i in v["inputs"])
+    ]  # fmt: skip
+    button = ids.token_revoke(token_id)
+    payload = {
+        "output": key,
+        "outputs": [
+            {"id": o.component_id, "property": o.component_property} for o in spec["output"]
+        ],
+        "inputs": [[{"id": button, "property": "submit_n_clicks", "value": 1}]],
+        "state": [],
+        "changedPropIds": [
+            json.dumps(button, sort_keys=True, separators=(",", ":")) + ".submit_n_clicks"
+        ],
+    }
+    return client.post("/_dash-update-component", json=payload)
+
+
+def test_a_forged_revoke_through_dash_changes_nothing(web):
+    url = web.config["CERTPUSH_SETTINGS"].database_url
+    with session_scope(url) as db:
+        ravis, _ = create_token(db, "ravi", "tickets", actor="ravi", actor_role="reviewer",
+                                now=_now())  # fmt: skip
+        mine, _ = create_token(db, "olivia", "laptop", actor="olivia", actor_role="operator",
+                               now=_now())  # fmt: skip
+    client = web.test_client()
+    assert _login(client, "olivia").status_code == 302
+    forged = _revoke_post(client, ravis.id)
+    assert forged.status_code == 200 and "Refused" in forged.get_data(as_text=True)
+    done = _revoke_post(client, mine.id)
+    assert "Revoked" in done.get_data(as_text=True)
+    with session_scope(url) as db:
+        states = {t.name: t.state(_now()) for t in list_tokens(db)}
+    assert states == {"tickets": "active", "laptop": "revoked"}
+    anonymous = _revoke_post(web.test_client(), mine.id)
+    assert anonymous.status_code == 401
+
+
+def test_the_account_menu_links_to_the_page():
+    from dashboard import ids
+    from dashboard.components.navbar import navbar
+
+    bar = component_text(navbar("csrf"))
+    assert ids.NAV_TOKENS in bar and '"href": "/tokens"' in bar
