@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         reports,
         rollouts,
         shell,
+        tokens,
         topology,
         users,
         verify_now,

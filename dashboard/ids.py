@@ -83,6 +83,7 @@ NAV_WORKORDERS = "nav-workorders"
 NAV_AUDIT = "nav-audit"
 NAV_AUDIT_ITEM = "nav-audit-item"
 NAV_USERS_ITEM = "nav-users-item"
+NAV_TOKENS = "nav-api-tokens"
 
 # topology: push request and approvals
 TOPOLOGY_ACTION_MESSAGE = "topology-action-message"
@@ -181,6 +182,25 @@ USERS_ENABLE = "users-enable-btn"
 USERS_SET_ROLE = "users-set-role-btn"
 USERS_RESET = "users-reset-password-btn"
 USERS_SIGN_OUT = "users-sign-out-btn"
+
+# API tokens page (each user's own tokens)
+TOKENS_TABLE = "tokens-table"
+TOKENS_MESSAGE = "tokens-message"
+TOKENS_REFRESH = "tokens-refresh"
+TOKENS_NAME = "tokens-name"
+TOKENS_SCOPE = "tokens-scope"
+TOKENS_EXPIRES = "tokens-expires"
+TOKENS_CREATE = "tokens-create-btn"
+TOKENS_CREATE_MESSAGE = "tokens-create-message"
+TOKENS_SECRET_PANEL = "tokens-secret-panel"
+TOKENS_SECRET = "tokens-secret"
+TOKENS_SECRET_COPY = "tokens-secret-copy"
+TOKENS_REVOKE = "tokens-revoke"  # pattern: {"type": TOKENS_REVOKE, "token": id}
+
+
+def token_revoke(token_id: int) -> dict:
+    return {"type": TOKENS_REVOKE, "token": token_id}
+
 
 # topology: a rollout's canary and waves, and Resume / Abort when it halted
 ROLLOUT_PANEL = "rollout-panel"

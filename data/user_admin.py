@@ -29,6 +29,7 @@ class UserRow:
     role: str
     active: bool
     created_at: datetime
+    service: bool = False  # acts through API tokens only, never logs in
 
     def to_json(self) -> dict[str, Any]:
         """The documented shape of ``certpush users list --json`` (never a password hash)."""
@@ -36,6 +37,7 @@ class UserRow:
             "username": self.username,
             "role": self.role,
             "enabled": self.active,
+            "service": self.service,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -46,7 +48,7 @@ class LastAdminError(CertpushError):
 
 def list_users(session: Session) -> list[UserRow]:
     return [
-        UserRow(u.id, u.username, u.role, u.active, u.created_at)
+        UserRow(u.id, u.username, u.role, u.active, u.created_at, bool(u.service))
         for u in session.scalars(select(User).order_by(User.username))
     ]
 
@@ -133,6 +135,11 @@ def reset_password(
 ) -> str:
     _require_admin(actor, role)
     user = _user(session, username)
+    if user.service:
+        raise CertpushError(
+            f"{username} is a service user: it has no password and acts through API tokens "
+            "only (certpush tokens create / revoke)"
+        )
     check_password(password, username)
     user.password_hash = hash_password(password)
     ended = _end_sessions(session, username, f"password reset by {actor}", now)

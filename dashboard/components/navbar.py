@@ -86,6 +86,10 @@ def navbar(csrf: str = "") -> dbc.Navbar:
                         html.Span(id=ids.NAVBAR_USER, className="navbar-text me-3"),
                         dbc.DropdownMenu(
                             [
+                                dbc.DropdownMenuItem(
+                                    "API tokens", href="/tokens", id=ids.NAV_TOKENS
+                                ),
+                                dbc.DropdownMenuItem(divider=True),
                                 _post_button("Log out", "/logout", csrf, ids.NAV_LOGOUT),
                                 dbc.DropdownMenuItem(divider=True),
                                 _post_button(

@@ -18,6 +18,7 @@ COLUMNS = [
     {"field": "username", "headerName": "User", "checkboxSelection": True, "width": 220},
     {"field": "role", "headerName": "Role", "width": 150},
     {"field": "enabled", "headerName": "Enabled", "width": 120},
+    {"field": "service", "headerName": "Service user", "width": 130},
     {"field": "created_at", "headerName": "Created (UTC)", "flex": 1},
 ]
 

@@ -23,7 +23,7 @@ from data.domain.errors import CertpushError
 
 TOKEN_PREFIX = "cpt_"
 MAX_LIFETIME = timedelta(days=730)
-_TOKEN = re.compile(r"^cpt_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$")
+_TOKEN = re.compile(r"cpt_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*([dhw])\s*$", re.IGNORECASE)
 _RATE = re.compile(r"^\s*(\d{1,6})\s*/\s*(second|minute|hour)\s*$", re.IGNORECASE)
 _UNITS = {"second": 1, "minute": 60, "hour": 3600}
@@ -52,7 +52,7 @@ def token_digest(token: str) -> str:
 
 def looks_like_token(text: str) -> bool:
     """Only well-formed tokens are looked up: anything else is refused without a query."""
-    return bool(_TOKEN.match(text))
+    return bool(_TOKEN.fullmatch(text))  # not .match: its $ lets a trailing newline in
 
 
 def public_id(token: str) -> str:

@@ -21,6 +21,13 @@ def users_add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    service: Annotated[
+        bool,
+        typer.Option(
+            "--service",
+            help="A service user: no password, never logs in; acts through API tokens only.",
+        ),
+    ] = False,
 ) -> None:
     """Add a user with a role. The password is read from stdin or prompted, never an argument."""
     from data.db import session_scope
@@ -28,16 +35,25 @@ def users_add(
 
     settings = Settings.from_env()
     require_schema(settings)
-    if password_stdin:
+    if service and password_stdin:
+        raise fail("a service user has no password: leave out --password-stdin")
+    if service:
+        password = None
+    elif password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
         with session_scope(settings.database_url) as session:
-            user = add_user(session, name, role, password, utc_now(), actor=shell_actor())
+            user = add_user(
+                session, name, role, password, utc_now(), actor=shell_actor(), service=service
+            )
     except (CertpushError, ValueError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"added user {user.username} with role {user.role.value}")
+    kind = "service user" if service else "user"
+    typer.echo(f"added {kind} {user.username} with role {user.role.value}")
+    if service:
+        typer.echo(f"it acts through API tokens: certpush tokens create --user {user.username}")
 
 
 def _change(as_user: str | None, change) -> None:
@@ -56,7 +72,7 @@ def _change(as_user: str | None, change) -> None:
 
 @app.command("list")
 def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Every user with role and whether enabled (never a password hash)."""
+    """Every user with role, whether enabled and whether a service user (never a hash)."""
     from data.db import session_scope
     from data.user_admin import list_users
 
@@ -70,7 +86,8 @@ def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         typer.echo(json.dumps([r.to_json() for r in rows], indent=1))
         return
     for r in rows:
-        typer.echo(f"{r.username:24} {r.role:12} {'enabled' if r.active else 'DISABLED'}")
+        line = f"{r.username:24} {r.role:12} {'enabled' if r.active else 'DISABLED'}"
+        typer.echo(f"{line:46} service user" if r.service else line)
 
 
 @app.command("disable")

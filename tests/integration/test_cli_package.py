@@ -20,8 +20,8 @@ from jobs.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 NOUNS = (
-    "db", "certs", "users", "keys", "connectors", "push", "workorders", "rollouts", "policy",
-    "profiles", "audit",
+    "db", "certs", "users", "tokens", "keys", "connectors", "push", "workorders", "rollouts",
+    "policy", "profiles", "audit",
 )  # fmt: skip
 TOP_LEVEL = (
     "import", "demo", "serve", "verify", "report", "report-weekly", "scheduler", "evidence",
