@@ -137,6 +137,7 @@ def init_api(server: Flask) -> CertpushApi:
         reports,
         rollouts,
         tasks,
+        users,
         verification,
         work_orders,
     )
@@ -151,6 +152,7 @@ def init_api(server: Flask) -> CertpushApi:
         reports,
         tasks,
         audit,
+        users,
         health,
     ):
         # Domain errors raised in a route become problems (blueprint handlers come first).

@@ -19,6 +19,7 @@ from data.domain.connector_specs import ConnectorConfigError
 from data.domain.errors import AuthError, CertpushError, NotFound, PermissionDenied
 from data.domain.workflow import StateError
 from data.idempotency import IdempotencyConflict
+from data.user_admin import LastAdminError
 
 API_PREFIX = "/api/"
 MEDIA_TYPE = "application/problem+json"
@@ -196,7 +197,7 @@ def from_error(exc: CertpushError) -> Response:
         return problem_response(VALIDATION, str(exc), errors=errors)
     if isinstance(exc, IdempotencyConflict):
         return problem_response(CONFLICT, str(exc))
-    if isinstance(exc, StateError):
+    if isinstance(exc, StateError | LastAdminError):
         return problem_response(CONFLICT, str(exc))
     return problem_response(VALIDATION, str(exc))
 

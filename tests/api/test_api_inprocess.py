@@ -134,3 +134,28 @@ def test_audit_trail_and_status_counts(web, settings):
     assert refused.status_code == 403  # the audit trail is for managers and admins
     counts = client.get("/api/v1/certificates/status-counts", headers=operator).get_json()
     assert counts["total"] == 0 and set(counts["counts"]) >= {"green", "red", "mid-purple"}
+
+
+def test_admins_manage_users_and_service_users_through_the_api(web, settings):
+    client = web.test_client()
+    with session_scope(settings.database_url) as db:
+        add_user(db, "adam", "admin", PASSWORD, datetime.now(UTC))
+    admin, operator = _token(settings, "adam"), _token(settings, "olga")
+    assert client.get("/api/v1/users", headers=operator).status_code == 403
+    service = {"username": "deployer", "role": "operator", "service": True}
+    made = client.post("/api/v1/users", headers=admin, json=service)
+    assert made.status_code == 201, made.get_json()
+    assert (made.get_json()["service"], made.get_json()["enabled"]) == (True, True)
+    weakling = {"username": "weakling", "role": "operator", "password": "secret"}
+    weak = client.post("/api/v1/users", headers=admin, json=weakling)
+    assert weak.status_code == 422
+    deployer = _token(settings, "deployer")
+    assert client.get("/api/v1/connectors", headers=deployer).status_code == 200
+    off = client.patch("/api/v1/users/deployer", headers=admin, json={"enabled": False})
+    assert off.get_json()["enabled"] is False
+    assert client.get("/api/v1/connectors", headers=deployer).status_code == 401
+    admin = _token(settings, "adam")  # a fresh write window (this fixture allows 3 a minute)
+    last = client.patch("/api/v1/users/adam", headers=admin, json={"role": "operator"})
+    assert last.status_code == 409  # the last enabled admin stays an admin
+    assert client.patch("/api/v1/users/nobody", headers=admin, json={"enabled": True}
+                        ).status_code == 404  # fmt: skip
