@@ -50,6 +50,9 @@ class Settings:
     retry_base_seconds: float = 5.0  # first backoff; doubles each try, with jitter
     # REST API (issue 14): write calls allowed per token in each window, "N/minute".
     api_write_rate: str = "60/minute"
+    # Zone agents (issue 15): the RabbitMQ broker (amqp:// or amqps://); None: every
+    # connector's work runs in the scheduler process, as zone "local".
+    broker_url: str | None = None
 
     @property
     def report_folder(self) -> Path:
@@ -146,6 +149,7 @@ class Settings:
             push_retries=int(env.get("CERTPUSH_PUSH_RETRIES", 3)),
             retry_base_seconds=float(env.get("CERTPUSH_RETRY_BASE", 5)),
             api_write_rate=env.get("CERTPUSH_API_WRITE_RATE", "60/minute"),
+            broker_url=env.get("CERTPUSH_BROKER_URL") or None,
             verify_processes=(
                 int(env["CERTPUSH_VERIFY_PROCESSES"])
                 if env.get("CERTPUSH_VERIFY_PROCESSES")

@@ -34,6 +34,7 @@ from data.domain.profiles import ProfileBook
 from data.domain.push_validation import PushVerdict
 from data.domain.windows import Window, format_windows, parse_windows
 from data.domain.workflow import work_order_id
+from data.domain.zones import ZoneError, check_zone
 from data.models import (
     Binding,
     Certificate,
@@ -88,6 +89,7 @@ class ConnectorInfo:
     windows: str = ""  # maintenance windows, one a line; "" = any time
     auto_rollback: bool = True  # undo a push whose verification fails
     canary: bool = False  # a rollout pushes through it first
+    zone: str = "local"  # who reaches the device: the scheduler ("local") or a zone's agents
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +101,7 @@ class ConnectorInfo:
             "bound_certificates": self.bound_certificates,
             "windows": self.windows.splitlines(),
             "auto_rollback": self.auto_rollback,
+            "zone": self.zone,
             "canary": self.canary,
         }
 
@@ -130,6 +133,7 @@ def _info(session: Session, row: Connector) -> ConnectorInfo:
         bound_certificates=bound or 0,
         windows=row.maintenance_windows or "",
         auto_rollback=row.auto_rollback,
+        zone=row.zone or "local",
         canary=row.canary,
     )
 
@@ -215,6 +219,7 @@ def add_connector(
     windows: str | Sequence[str] = "",
     auto_rollback: bool = True,
     canary: bool = False,
+    zone: str = "local",
 ) -> ConnectorInfo:
     """Validate and store a connector; the secret is sealed before it touches the database.
 
@@ -242,6 +247,10 @@ def add_connector(
         errors["secret"] = f"give one of: {', '.join(spec.secret_kinds)}"
     if session.scalar(select(Connector.id).where(Connector.name == name)) is not None:
         errors["name"] = f"an app connector named {name!r} already exists"
+    try:
+        zone = check_zone(zone)
+    except ZoneError as exc:
+        errors["zone"] = str(exc)
     errors.update(_profile_errors(spec, settings, book, errors))
     if errors:
         raise ConnectorConfigError(errors)
@@ -256,6 +265,7 @@ def add_connector(
         maintenance_windows=clean_windows(windows),
         auto_rollback=auto_rollback,
         canary=canary,
+        zone=zone,
     )
     session.add(row)
     try:
@@ -333,6 +343,7 @@ def update_connector(
     windows: str | Sequence[str] | None = None,
     auto_rollback: bool | None = None,
     canary: bool | None = None,
+    zone: str | None = None,
 ) -> tuple[ConnectorInfo, list[str]]:
     """Change a connector's settings, endpoints, secret, maintenance windows, automatic
     rollback or canary flag (None: unchanged) with the same validation as
@@ -358,6 +369,12 @@ def update_connector(
             errors.update(exc.errors)
     if secret and secret_kind not in spec.secret_kinds:
         errors["secret"] = f"a {spec.type} connector takes no {secret_kind or 'secret'}"
+    new_zone = None
+    if zone is not None:
+        try:
+            new_zone = check_zone(zone)
+        except ZoneError as exc:
+            errors["zone"] = str(exc)
     new_windows = None
     if windows is not None:
         try:
@@ -377,6 +394,9 @@ def update_connector(
         row.sealed_secret = vault.seal(secret, secret_context(row.id))
         row.secret_kind = secret_kind
         changed.append("credential")
+    if new_zone is not None and new_zone != row.zone:
+        row.zone = new_zone  # another zone's agents would run it: approvals start over
+        changed.append("zone")
     in_plan = list(changed)
     changed += _set_rollout_options(row, new_windows, auto_rollback, canary)
     if not changed:

@@ -255,6 +255,35 @@ class Connector(Base):
     maintenance_windows: Mapped[str] = mapped_column(Text, default="")
     auto_rollback: Mapped[bool] = mapped_column(Boolean, default=True)
     canary: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where the device is reached from (issue 15): "local" is the scheduler itself; any
+    # other zone is served by the agents enrolled in it, through the broker.
+    zone: Mapped[str] = mapped_column(String(32), default="local")
+
+
+class Agent(Base):
+    """A zone agent: a worker inside a zone that pushes and probes for the central side.
+
+    It enrols with its two public keys (Ed25519 to sign results, X25519 to receive sealed
+    secrets) and gets work only once an admin approved that very fingerprint.
+    """
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    zone: Mapped[str] = mapped_column(String(32))
+    signing_key: Mapped[str] = mapped_column(String(64))
+    sealing_key: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    version: Mapped[str] = mapped_column(String(32), default="")
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_agents_zone", "zone", "state"),)
 
 
 class Endpoint(Base):
@@ -532,6 +561,7 @@ class VerificationResult(Base):
     sni: Mapped[str | None] = mapped_column(String(255))
     drift: Mapped[bool] = mapped_column(Boolean, default=False)
     chain_valid: Mapped[bool | None] = mapped_column(Boolean)
+    agent: Mapped[str | None] = mapped_column(String(32))  # the zone agent that probed
 
     __table_args__ = (
         Index("ix_verification_results_endpoint", "endpoint_id", "id"),

@@ -70,6 +70,10 @@ class ConnectorChange(Strict):
     )
     auto_rollback = StrictBoolean()
     canary = StrictBoolean()
+    zone = F.String(
+        validate=validate.Length(1, 32),
+        metadata={"description": "Whose agents reach the device (local: the scheduler)"},
+    )
 
 
 class ConnectorIn(ConnectorChange):
@@ -92,6 +96,7 @@ class ConnectorOut(ma.Schema):
     windows = F.List(F.String(), required=True)
     auto_rollback = F.Boolean(required=True)
     canary = F.Boolean(required=True)
+    zone = F.String(required=True)
     links = F.Dict(required=True)
 
 
@@ -197,6 +202,7 @@ def create(body: dict):
                 windows=body.get("windows", ()),
                 auto_rollback=body.get("auto_rollback", True),
                 canary=body.get("canary", False),
+                zone=body.get("zone", "local"),
             )
             return connector_json(info)
     except PermissionDenied as exc:
@@ -238,6 +244,7 @@ def change(body: dict, name: str):
                 windows=None if windows is None else windows,
                 auto_rollback=body.get("auto_rollback"),
                 canary=body.get("canary"),
+                zone=body.get("zone"),
             )
             return {**connector_json(info), "voided": list(voided)}
     except PermissionDenied as exc:

@@ -22,6 +22,7 @@ import typer
 
 from data.domain.errors import CertpushError
 from jobs.cli import (
+    agents,
     audit,
     certs,
     connectors,
@@ -56,6 +57,8 @@ app.command("report")(reports.report_command)
 app.command("report-weekly")(reports.report_weekly_command)
 app.command("scheduler")(serve.scheduler_command)
 app.command("evidence")(evidence.evidence_command)
+app.command("agent")(agents.agent_command)
+app.command("central")(agents.central_command)
 
 NOUNS: dict[str, typer.Typer] = {
     "db": db.app,
@@ -70,6 +73,7 @@ NOUNS: dict[str, typer.Typer] = {
     "policy": policy.app,
     "profiles": profiles.app,
     "audit": audit.app,
+    "agents": agents.app,
 }
 for _name, _noun in NOUNS.items():
     app.add_typer(_noun, name=_name)

@@ -43,6 +43,12 @@ Canary = Annotated[
     bool | None,
     typer.Option("--canary/--no-canary", help="Push through it first in a rollout."),
 ]
+Zone = Annotated[
+    str | None,
+    typer.Option(
+        help="The zone whose agents reach the device (default: local, the scheduler itself)."
+    ),
+]
 
 
 def _read_secret(config: dict, base: Path) -> tuple[bytes | None, str | None]:
@@ -93,6 +99,7 @@ def connectors_add(
     window: Windows = None,
     rollback: Rollback = None,
     canary: Canary = None,
+    zone: Zone = None,
 ) -> None:
     """Add an app connector from a JSON settings file (profile and file paths, no commands),
     with its maintenance windows, automatic rollback and canary flag."""
@@ -130,6 +137,7 @@ def connectors_add(
                 windows=window or (),
                 auto_rollback=True if rollback is None else rollback,
                 canary=bool(canary),
+                zone=zone or "local",
             )
     except PermissionDenied as exc:
         raise _refused(settings, actor, "connector.add.refused", name, exc) from None
@@ -151,6 +159,7 @@ def connectors_update(
     window: Windows = None,
     rollback: Rollback = None,
     canary: Canary = None,
+    zone: Zone = None,
 ) -> None:
     """Change a connector's settings, endpoints or credential, validated as for ``add``
     (open work orders through it then get a new push plan: their approvals are void), or
@@ -161,7 +170,7 @@ def connectors_update(
     from data.domain.errors import PermissionDenied
     from data.domain.roles import Permission
 
-    if config is None and window is None and rollback is None and canary is None:
+    if config is None and window is None and rollback is None and canary is None and not zone:
         raise fail("nothing to change: give --config, --window, --rollback/--no-rollback or "
                    "--canary/--no-canary")  # fmt: skip
     settings = Settings.from_env()
@@ -180,7 +189,7 @@ def connectors_update(
             info, voided = update_connector(
                 session, vault, name, settings=raw or None, endpoints=endpoints, secret=secret,
                 secret_kind=kind, actor=actor, role=role, now=utc_now(), windows=window,
-                auto_rollback=rollback, canary=canary,
+                auto_rollback=rollback, canary=canary, zone=zone,
             )  # fmt: skip
     except PermissionDenied as exc:
         raise _refused(settings, actor, "connector.update.refused", name, exc) from None

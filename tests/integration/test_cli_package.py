@@ -21,10 +21,11 @@ from jobs.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 NOUNS = (
     "db", "certs", "users", "tokens", "keys", "connectors", "push", "workorders", "rollouts",
-    "policy", "profiles", "audit",
+    "policy", "profiles", "audit", "agents",
 )  # fmt: skip
 TOP_LEVEL = (
     "import", "demo", "serve", "verify", "report", "report-weekly", "scheduler", "evidence",
+    "agent", "central",
 )  # fmt: skip
 # Never needed to print help or list certificates; each costs tenths of a second to import.
 HEAVY = (
@@ -36,6 +37,7 @@ HEAVY = (
     "reportlab",
     "xlsxwriter",
     "apscheduler",
+    "celery",
     "alembic",
     "reports",
     "jobs.scheduler",

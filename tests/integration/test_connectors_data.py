@@ -108,3 +108,21 @@ def test_secret_sealed_bindings_and_attempt_state(settings, vault, now, fingerpr
         assert get_connector(db, "web-1").endpoints == (EndpointSpec("10.0.0.1", 443),)
         assert unbind(db, "web-1", fingerprint, actor="t", now=now)
         assert bound_connectors(db, cert.id) == []
+
+
+def test_a_connector_belongs_to_a_zone_and_moving_it_is_a_change(settings, vault, now):
+    from data.connectors import get_connector, update_connector
+
+    with session_scope(settings.database_url) as db:
+        info = add_connector(db, vault, name="dmz-web", type_name="ssh", settings=SSH,
+                             secret=b"pw", secret_kind="password", actor="t", now=now)  # fmt: skip
+        assert (info.zone, info.to_json()["zone"]) == ("local", "local")
+    with session_scope(settings.database_url) as db, pytest.raises(ConnectorConfigError) as exc:
+        update_connector(db, vault, "dmz-web", zone="DMZ west!", actor="t", role="admin",
+                         now=now)  # fmt: skip
+    assert "zone" in exc.value.errors
+    with session_scope(settings.database_url) as db:
+        moved, _voided = update_connector(db, vault, "dmz-web", zone="dmz-west", actor="t",
+                                          role="admin", now=now)  # fmt: skip
+        assert moved.zone == "dmz-west"
+        assert get_connector(db, "dmz-web").zone == "dmz-west"

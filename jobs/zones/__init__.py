@@ -1,0 +1,1 @@
+"""Zone agents on Celery and RabbitMQ: the central side and the agents inside zones."""

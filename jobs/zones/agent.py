@@ -1,0 +1,104 @@
+"""``certpush agent --zone NAME --state DIR``: a worker inside a zone.
+
+It holds no database credentials and opens only outbound connections, to the broker.
+On first start it makes its key pair in ``DIR`` (data/envelopes.py); every heartbeat
+(which is also its enrolment request) is signed with it. It consumes only its zone's
+queue, and only tasks sealed to it can be opened by it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from celery import Celery
+
+from data.domain.zones import HEARTBEAT_SECONDS, check_agent_name, check_zone
+from data.envelopes import AgentKeys
+from jobs.zones.broker import CENTRAL_QUEUE, HELLO_TASK, celery_app, zone_queue
+
+log = logging.getLogger("certpush.agent")
+VERSION = "1"
+NAME_FILE = "agent-name"
+
+
+def agent_name(state: Path, wanted: str | None) -> str:
+    """The agent's name: given once, then kept in its state folder."""
+    path = state / NAME_FILE
+    if path.exists():
+        kept = path.read_text().strip()
+        if wanted and wanted != kept:
+            raise SystemExit(f"{state} belongs to agent {kept!r}, not {wanted!r}")
+        return check_agent_name(kept)
+    name = check_agent_name(wanted or socket.gethostname().split(".")[0].lower()[:32])
+    state.mkdir(parents=True, exist_ok=True)
+    path.write_text(name + "\n")
+    return name
+
+
+class Agent:
+    """One agent process: its identity, its zone, its Celery app and heartbeats."""
+
+    def __init__(self, broker_url: str, zone: str, state: Path, name: str | None = None):
+        self.zone = check_zone(zone)
+        self.state = state
+        self.name = agent_name(state, name)
+        self.keys = AgentKeys.load_or_create(state)
+        self.app: Celery = celery_app(broker_url, f"certpush-agent-{self.name}")
+        self.in_flight = 0
+        self._stop = threading.Event()
+
+    def hello_message(self) -> dict:
+        body = {
+            "type": "hello",
+            "agent": self.name,
+            "zone": self.zone,
+            "identity": self.keys.public.to_json(),
+            "version": VERSION,
+            "in_flight": self.in_flight,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        return self.keys.sign(body)
+
+    def send_hello(self) -> None:
+        self.app.send_task(HELLO_TASK, args=[self.hello_message()], queue=CENTRAL_QUEUE)
+
+    def _beat(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.send_hello()
+            except Exception as exc:  # the broker may be away: keep trying
+                log.warning("heartbeat not sent: %s", exc)
+            self._stop.wait(float(os.environ.get("CERTPUSH_AGENT_HEARTBEAT", HEARTBEAT_SECONDS)))
+
+    def run(self) -> None:
+        """Send heartbeats and consume the zone's queue until stopped."""
+        log.info(
+            "agent %s in zone %s, key fingerprint %s",
+            self.name,
+            self.zone,
+            self.keys.public.fingerprint,
+        )
+        threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
+        try:
+            self.app.worker_main(
+                [
+                    "worker",
+                    "-Q",
+                    zone_queue(self.zone),
+                    "--pool",
+                    "solo",
+                    "--loglevel",
+                    "INFO",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "-n",
+                    f"{self.name}@%h",
+                ]
+            )
+        finally:
+            self._stop.set()
