@@ -286,6 +286,29 @@ class Agent(Base):
     __table_args__ = (Index("ix_agents_zone", "zone", "state"),)
 
 
+class ProbeBatch(Base):
+    """Endpoints of one zone sent to its agents in one sweep, and what they answered.
+
+    Written ``sent`` by the sweep, ``done`` by the central worker once an approved agent
+    of that zone returned signed results (a redelivered answer changes nothing).
+    """
+
+    __tablename__ = "probe_batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(Integer)
+    zone: Mapped[str] = mapped_column(String(32))
+    endpoints: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(8), default="sent")
+    agent: Mapped[str | None] = mapped_column(String(32))
+    results: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_probe_batches_sweep", "sweep_id", "state"),)
+
+
 class Endpoint(Base):
     """An IP:port (optional SNI name) where a connector's device serves the certificate."""
 

@@ -63,6 +63,7 @@ def _verify_now(_vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
         timeout=settings.verify_timeout,
         processes=settings.verify_processes,
         trigger="ui",
+        broker_url=settings.broker_url,
     )
     return {
         "ok": True,

@@ -28,6 +28,7 @@ from data.domain.verification import ProbeOutcome, is_drift, push_verdict
 from data.domain.workflow import WorkOrderStatus
 from data.models import (
     Certificate,
+    Connector,
     Endpoint,
     PushAttempt,
     VerificationResult,
@@ -38,6 +39,7 @@ from jobs.probe import ProbeResult
 from jobs.probe_shards import probe_sharded
 
 SUCCESS = ("installed", "already_installed")
+LOCAL_ZONE = "local"
 SETTLE_SECONDS = 3.0
 
 
@@ -49,6 +51,7 @@ class Target:
     expected: str
     work_order_id: int | None
     endpoint: EndpointSpec
+    zone: str = "local"  # whose agents probe it (with a broker configured)
 
 
 @dataclass
@@ -91,9 +94,11 @@ def targets(session: Session, certificate: str | None = None) -> list[Target]:
             PushAttempt.certificate_id,
             PushAttempt.work_order_id,
             Certificate.fingerprint_sha256,
+            Connector.zone,
         )
         .join(latest, latest.c.attempt_id == PushAttempt.id)
         .join(Endpoint, Endpoint.connector_id == PushAttempt.connector_id)
+        .join(Connector, Connector.id == PushAttempt.connector_id)
         .join(Certificate, Certificate.id == PushAttempt.certificate_id)
         .order_by(Endpoint.id)
     )
@@ -107,6 +112,7 @@ def targets(session: Session, certificate: str | None = None) -> list[Target]:
             r.fingerprint_sha256,
             r.work_order_id,
             EndpointSpec(r.host, r.port, r.sni or None),
+            r.zone or "local",
         )
         for r in session.execute(query)
     ]
@@ -134,7 +140,10 @@ def probe_all(
     )
 
 
-def _record(session: Session, sweep_id: int, items: list[Target], results, now) -> list[dict]:
+def _record(
+    session: Session, sweep_id: int, items: list[Target], results, now,
+    agents: dict[int, str] | None = None,
+) -> list[dict]:  # fmt: skip
     ids = [t.endpoint_id for t in items]
     matched_before = {
         (row.endpoint_id, row.expected_fingerprint)
@@ -179,6 +188,7 @@ def _record(session: Session, sweep_id: int, items: list[Target], results, now) 
                 "sni": t.endpoint.sni,
                 "drift": drift,
                 "chain_valid": r.chain_valid,
+                "agent": (agents or {}).get(t.endpoint_id),
             }
         )
         report.append(
@@ -219,7 +229,8 @@ def _decide(
     for row in rows:
         if row["work_order_id"] is not None:
             by_work_order[row["work_order_id"]].append(ProbeOutcome(row["outcome"]))
-        drift_by_cert[row["certificate_id"]] |= row["drift"]
+        if row["outcome"] != ProbeOutcome.ZONE_OFFLINE.value:  # unseen: drift unchanged
+            drift_by_cert[row["certificate_id"]] |= row["drift"]
     # Most work orders in a sweep were decided by an earlier one: find the few that were
     # not in one query, rather than trying an UPDATE for every one of them.
     candidates = [wo_id for wo_id in by_work_order if wo_id not in fresh]
@@ -240,6 +251,8 @@ def _decide(
         if wo_id not in undecided:
             continue
         verdict = push_verdict(outcomes)
+        if verdict is None:  # an endpoint nobody could probe: a later sweep decides
+            continue
         changed = session.execute(
             update(WorkOrder)
             .where(WorkOrder.id == wo_id, WorkOrder.verification.is_(None))
@@ -322,6 +335,7 @@ def record_sweep(
     *,
     finished: datetime,
     settle: timedelta = timedelta(seconds=SETTLE_SECONDS),
+    agents: dict[int, str] | None = None,
 ) -> tuple[list[dict], dict[str, int]]:
     """Store a sweep's results (one per target endpoint, keyed by endpoint id), decide the
     verdicts and drift they imply, and close the sweep; returns the rows and the summary.
@@ -329,7 +343,7 @@ def record_sweep(
     The one way a sweep is recorded, whether its handshakes were real (``run_sweep``) or
     replayed by the demo's history.
     """
-    rows = _record(session, sweep_id, items, results, finished)
+    rows = _record(session, sweep_id, items, results, finished, agents)
     _decide(session, items, rows, finished, settle)
     summary = dict(Counter(r["outcome"] for r in rows))
     session.execute(
@@ -350,19 +364,37 @@ def run_sweep(
     on_progress: Callable[[int, int], None] | None = None,
     settle_seconds: float = SETTLE_SECONDS,
     processes: int | None = None,
+    broker_url: str | None = None,
 ) -> SweepReport:
-    """Probe every target, store the results in bulk, decide verdicts and drift."""
+    """Probe every target, store the results in bulk, decide verdicts and drift.
+
+    With ``broker_url``, the endpoints of connectors in another zone than ``local`` are
+    probed by that zone's agents (jobs/zones/probes.py) while the scheduler probes its
+    own; without it every endpoint is probed here, whatever its zone.
+    """
     started = datetime.now(UTC)
     with session_scope(database_url) as session:
         items = slow_first(session, targets(session, certificate))
         sweep_id = open_sweep(session, started=started, trigger=trigger, endpoints=len(items))
+    here = [t for t in items if not broker_url or t.zone == LOCAL_ZONE]
+    remote: dict[str, list[Target]] = defaultdict(list)
+    for t in items:
+        if broker_url and t.zone != LOCAL_ZONE:
+            remote[t.zone].append(t)
+    agents: dict[int, str] = {}
     results = probe_all(
-        items,
+        here,
         concurrency=concurrency,
         timeout=timeout,
         processes=processes,
         on_progress=on_progress,
     )
+    if remote:
+        from jobs.zones.probes import probe_remote
+
+        found, agents = probe_remote(database_url, broker_url or "", sweep_id, dict(remote),
+                                     timeout=timeout)  # fmt: skip
+        results.update(found)
     finished = datetime.now(UTC)
     report = SweepReport(sweep_id)
     with session_scope(database_url) as session:
@@ -373,6 +405,7 @@ def run_sweep(
             results,
             finished=finished,
             settle=timedelta(seconds=settle_seconds),
+            agents=agents,
         )
     report.endpoints = [
         {
@@ -406,4 +439,5 @@ def scheduled_sweep() -> None:
         concurrency=settings.verify_concurrency,
         timeout=settings.verify_timeout,
         processes=settings.verify_processes,
+        broker_url=settings.broker_url,
     )

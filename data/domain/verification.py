@@ -19,13 +19,16 @@ class ProbeOutcome(enum.StrEnum):
     NOT_TLS = "not_tls"
     DNS_ERROR = "dns_error"
     UNREACHABLE = "unreachable"
+    # The endpoint's zone had no live agent (or none answered before the sweep's
+    # deadline): nothing was learnt about the device, so it decides nothing.
+    ZONE_OFFLINE = "zone_offline"
 
 
 def push_verdict(outcomes: Iterable[ProbeOutcome]) -> str | None:
     """The first sweep after a push decides it: verified when every endpoint matched."""
     seen = list(outcomes)
-    if not seen:
-        return None
+    if not seen or ProbeOutcome.ZONE_OFFLINE in seen:
+        return None  # an endpoint nobody could probe leaves the push undecided
     return "verified" if all(o is ProbeOutcome.MATCH for o in seen) else "failed"
 
 

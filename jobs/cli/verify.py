@@ -48,6 +48,7 @@ def verify_command(
                 trigger="cli",
                 on_progress=progress,
                 processes=processes or settings.verify_processes,
+                broker_url=settings.broker_url,
             )
         except CertpushError as exc:
             raise fail(str(exc)) from None

@@ -51,6 +51,43 @@ class Agent:
         self.app: Celery = celery_app(broker_url, f"certpush-agent-{self.name}")
         self.in_flight = 0
         self._stop = threading.Event()
+        self._register_tasks()
+
+    def _register_tasks(self) -> None:
+        from jobs.zones.probes import PROBE_TASK
+
+        @self.app.task(name=PROBE_TASK, ignore_result=True)
+        def probe_batch(batch: dict) -> str:
+            return self.probe_batch(batch)
+
+    def probe_batch(self, batch: dict) -> str:
+        """Probe a batch of this zone's endpoints and send the signed answers back.
+
+        A redelivered batch is probed again and answered again: the central side keeps
+        the first answer."""
+        from data.domain.connector_specs import EndpointSpec
+        from jobs.probe import probe_many
+        from jobs.zones.probes import RESULTS_TASK, result_json
+
+        if batch.get("zone") != self.zone:  # strict routing: never another zone's work
+            log.warning("batch %s is for zone %s, not %s", batch.get("batch_id"),
+                        batch.get("zone"), self.zone)  # fmt: skip
+            return "refused: another zone's batch"
+        targets = batch.get("targets") or []
+        self.in_flight += len(targets)
+        try:
+            found = probe_many(
+                ((t["key"], EndpointSpec(t["host"], int(t["port"]), t.get("sni")), t["expected"])
+                 for t in targets),
+                concurrency=64, timeout=float(batch.get("timeout", 5.0)),
+            )  # fmt: skip
+        finally:
+            self.in_flight -= len(targets)
+        body = {"type": "probe_results", "agent": self.name, "zone": self.zone,
+                "batch_id": batch.get("batch_id"),
+                "results": {str(key): result_json(r) for key, r in found.items()}}  # fmt: skip
+        self.app.send_task(RESULTS_TASK, args=[self.keys.sign(body)], queue=CENTRAL_QUEUE)
+        return f"batch {batch.get('batch_id')}: {len(found)} endpoint(s)"
 
     def hello_message(self) -> dict:
         body = {

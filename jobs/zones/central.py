@@ -57,12 +57,32 @@ def _audit_refusal(
         )
 
 
+def handle_results(database_url: str, message: Any, now: datetime | None = None) -> str:
+    """Store an agent's probe results; a refusal (forged, revoked, another zone's batch)
+    is audited, not raised."""
+    from data.domain.errors import CertpushError
+    from jobs.zones.probes import store_results
+
+    try:
+        return store_results(database_url, message, now or datetime.now(UTC))
+    except CertpushError as exc:
+        log.warning("agent results refused: %s", exc)
+        _audit_refusal(database_url, message, "agent.message.refused", str(exc), now)
+        return f"refused: {exc}"
+
+
 def central_app(settings: Settings) -> Celery:
+    from jobs.zones.probes import RESULTS_TASK
+
     app = celery_app(settings.broker_url or "")
 
     @app.task(name=HELLO_TASK, ignore_result=True)
     def hello_task(message: Any) -> str:
         return handle_hello(settings.database_url, message)
+
+    @app.task(name=RESULTS_TASK, ignore_result=True)
+    def results_task(message: Any) -> str:
+        return handle_results(settings.database_url, message)
 
     return app
 

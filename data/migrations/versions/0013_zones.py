@@ -1,4 +1,5 @@
-"""Zones: a zone per connector, enrolled zone agents, and the agent behind each probe.
+"""Zones: a zone per connector, enrolled zone agents, probe batches sent to them, and the
+agent behind each probe.
 
 Revision ID: 0013
 Revises: 0012
@@ -38,9 +39,25 @@ def upgrade() -> None:
         sa.Column("in_flight", sa.Integer, nullable=False, server_default="0"),
     )
     op.create_index("ix_agents_zone", "agents", ["zone", "state"])
+    op.create_table(
+        "probe_batches",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("sweep_id", sa.Integer, nullable=False),
+        sa.Column("zone", sa.String(32), nullable=False),
+        sa.Column("endpoints", sa.Integer, nullable=False),
+        sa.Column("state", sa.String(8), nullable=False, server_default="sent"),
+        sa.Column("agent", sa.String(32)),
+        sa.Column("results", sa.Text, nullable=False, server_default=""),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("deadline", UTCDateTime, nullable=False),
+        sa.Column("finished_at", UTCDateTime),
+    )
+    op.create_index("ix_probe_batches_sweep", "probe_batches", ["sweep_id", "state"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_probe_batches_sweep", table_name="probe_batches")
+    op.drop_table("probe_batches")
     op.drop_index("ix_agents_zone", table_name="agents")
     op.drop_table("agents")
     with op.batch_alter_table("verification_results") as batch:

@@ -1,0 +1,67 @@
+"""Helpers of the zone tests: an agent process with the broker URL only, waiting, reading
+the agents and the audit trail back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from data.agents import list_agents
+from data.db import session_scope
+from data.models import AuditEvent
+
+
+def cli_env(settings, broker_url: str) -> dict[str, str]:
+    """The central side's environment: the database, the key and the broker."""
+    return {
+        **os.environ,
+        "CERTPUSH_INSTANCE": str(settings.instance_dir),
+        "DATABASE_URL": settings.database_url,
+        "CERTPUSH_BROKER_URL": broker_url,
+        "CERTPUSH_MASTER_KEY": settings.master_key or "",
+        "CERTPUSH_AGENT_HEARTBEAT": "1",
+    }
+
+
+def agent_process(
+    broker_url: str, zone: str, state: Path, name: str, log: Path
+) -> subprocess.Popen:
+    """An agent as it runs in a zone: the broker URL and nothing of the database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CERTPUSH_", "DATABASE"))}
+    env.update(
+        CERTPUSH_BROKER_URL=broker_url,
+        CERTPUSH_AGENT_HEARTBEAT="1",
+        CERTPUSH_INSTANCE=str(state / "no-instance-here"),
+    )
+    command = [sys.executable, "-m", "jobs.cli", "agent", "--zone", zone, "--state", str(state),
+               "--name", name]  # fmt: skip
+    with open(log, "w") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for(check, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def agents_by_name(settings) -> dict:
+    with session_scope(settings.database_url) as db:
+        return {a.name: a for a in list_agents(db)}
+
+
+def audited(settings, action: str) -> list[tuple[str, str]]:
+    """(target, detail) of every audit event of ``action``."""
+    with session_scope(settings.database_url) as db:
+        rows = db.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+        return [(r.target, r.detail) for r in rows]
