@@ -29,17 +29,18 @@ def cli_env(settings, broker_url: str) -> dict[str, str]:
 
 
 def agent_process(
-    broker_url: str, zone: str, state: Path, name: str, log: Path
+    broker_url: str, zone: str, state: Path, name: str, log: Path, prefix: list[str] = ()
 ) -> subprocess.Popen:
-    """An agent as it runs in a zone: the broker URL and nothing of the database."""
+    """An agent as it runs in a zone: the broker URL and nothing of the database.
+    ``prefix`` runs it elsewhere, e.g. inside a network namespace (tests/netns.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CERTPUSH_", "DATABASE"))}
     env.update(
         CERTPUSH_BROKER_URL=broker_url,
         CERTPUSH_AGENT_HEARTBEAT="1",
         CERTPUSH_INSTANCE=str(state / "no-instance-here"),
     )
-    command = [sys.executable, "-m", "jobs.cli", "agent", "--zone", zone, "--state", str(state),
-               "--name", name]  # fmt: skip
+    command = [*prefix, sys.executable, "-m", "jobs.cli", "agent", "--zone", zone,
+               "--state", str(state), "--name", name]  # fmt: skip
     with open(log, "w") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
