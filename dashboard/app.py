@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.layout = _shell
     # Callbacks register on import, once per process.
     from dashboard.callbacks import (  # noqa: F401
+        agents,
         approval,
         audit,
         client_certificates,

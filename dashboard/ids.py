@@ -211,3 +211,16 @@ ROLLOUT_RESUME = "rollout-resume-btn"
 ROLLOUT_ABORT = "rollout-abort-btn"
 ROLLOUT_REQUEST = "rollout-request"
 ROLLOUT_MESSAGE = "rollout-message"
+
+# Agents page (zone agents: list, approve, revoke)
+NAV_AGENTS = "nav-agents"
+AGENTS_TABLE = "agents-table"
+AGENTS_ZONES = "agents-zones"
+AGENTS_MESSAGE = "agents-message"
+AGENTS_REFRESH = "agents-refresh"
+AGENTS_POLL = "agents-poll"
+AGENTS_DECIDE = "agents-decide"  # pattern: {"type": AGENTS_DECIDE, "agent": name, "to": verb}
+
+
+def agent_decision(name: str, verb: str) -> dict:
+    return {"type": AGENTS_DECIDE, "agent": name, "to": verb}

@@ -66,6 +66,7 @@ def navbar(csrf: str = "") -> dbc.Navbar:
                         dbc.NavItem(
                             dbc.NavLink("Work orders", href="/workorders", id=ids.NAV_WORKORDERS)
                         ),
+                        dbc.NavItem(dbc.NavLink("Agents", href="/agents", id=ids.NAV_AGENTS)),
                         # Shown to admins and managers by a callback; the page checks again.
                         dbc.NavItem(
                             dbc.NavLink("Audit trail", href="/audit", id=ids.NAV_AUDIT),
