@@ -234,3 +234,14 @@ def heartbeat(session: Session, row: Agent, *, in_flight: int, version: str, now
     row.last_heartbeat = now
     row.in_flight = max(0, int(in_flight))
     row.version = str(version)[:32]
+
+
+def offline_zone_connectors(session: Session, now: datetime) -> frozenset[int]:
+    """Connectors outside ``local`` whose zone has no live approved agent: their work waits."""
+    from data.models import Connector
+
+    zones = set(session.scalars(select(Connector.zone).where(Connector.zone != "local")))
+    down = {zone for zone in zones if not zone_online(session, zone, now)}
+    if not down:
+        return frozenset()
+    return frozenset(session.scalars(select(Connector.id).where(Connector.zone.in_(down))))

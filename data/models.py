@@ -286,17 +286,20 @@ class Agent(Base):
     __table_args__ = (Index("ix_agents_zone", "zone", "state"),)
 
 
-class ProbeBatch(Base):
-    """Endpoints of one zone sent to its agents in one sweep, and what they answered.
+class ZoneJob(Base):
+    """Work sent to a zone's agents (a batch of probes, an install, a rollback) and their
+    answer.
 
-    Written ``sent`` by the sweep, ``done`` by the central worker once an approved agent
-    of that zone returned signed results (a redelivered answer changes nothing).
+    Written ``sent`` by the sender, ``done`` by the central worker once an approved agent
+    of that zone returned a signed answer (a redelivered answer changes nothing).
     """
 
-    __tablename__ = "probe_batches"
+    __tablename__ = "zone_jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    sweep_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="probe")  # probe, install, rollback
+    sweep_id: Mapped[int | None] = mapped_column(Integer)
+    work_order_id: Mapped[int | None] = mapped_column(Integer)
     zone: Mapped[str] = mapped_column(String(32))
     endpoints: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(8), default="sent")
@@ -306,7 +309,7 @@ class ProbeBatch(Base):
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_probe_batches_sweep", "sweep_id", "state"),)
+    __table_args__ = (Index("ix_zone_jobs_sweep", "sweep_id", "state"),)
 
 
 class Endpoint(Base):

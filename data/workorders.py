@@ -779,6 +779,7 @@ def claim_due(
     lease: timedelta,
     limit: int,
     verify_grace: timedelta = timedelta(seconds=60),
+    waiting_connectors: frozenset[int] = frozenset(),
 ) -> list[int]:
     """Work orders to run now: implemented ones not yet taken, scheduled ones due, and
     verifications or rollbacks a stopped scheduler left (reconcile_interrupted).
@@ -787,7 +788,9 @@ def claim_due(
     "missed schedule" instead of running unexpectedly late. A push waits for its turn in
     its rollout (data/rollouts.py), and one that could not finish (its push timeout plus
     ``verify_grace``) before its connector's maintenance window closes does not start: it
-    is scheduled at the next opening.
+    is scheduled at the next opening. Work through ``waiting_connectors`` (their zone has
+    no live agent) is not taken: it waits, and a scheduled one still fails once its grace
+    has passed.
     """
     from data import rollouts  # rollouts reads work orders too
 
@@ -808,7 +811,8 @@ def claim_due(
     for wo in due:
         if len(claimed) >= limit:
             break
-        if wo.status in resumable:
+        waits = wo.connector_id in waiting_connectors
+        if wo.status in resumable and not waits:
             if _system_transition(session, wo, to=WorkOrderStatus(wo.status), action="resume",
                                   now=now, owner=owner, lease_until=now + lease):  # fmt: skip
                 claimed.append(wo.id)
@@ -826,6 +830,8 @@ def claim_due(
                 f"{int(grace.total_seconds() // 60)} min); request the push again",
             )
             looked.pop(wo.request_id, None)  # that end may have halted its rollout
+            continue
+        if waits or wo.status in resumable:
             continue
         if not rollouts.may_start(session, wo, now, looked):
             continue

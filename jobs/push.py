@@ -186,6 +186,7 @@ def execute_plan(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     try_number: int = 1,
     rollback: bool = False,
+    broker_url: str | None = None,
 ) -> PushReport:
     """Install exactly what ``body`` (a push plan) says and record the attempt; with
     ``rollback``, undo that install instead (the previous files the install kept go back,
@@ -193,6 +194,8 @@ def execute_plan(
 
     The attempt and its audit event are committed before the device is touched; the
     certificate, key and chain are taken from the inventory and must be the plan's.
+    With ``broker_url``, a connector of another zone than ``local`` is pushed by that
+    zone's agents (jobs/zones/pushes.py), everything else unchanged.
     """
     now = clock()
     fingerprint = body["certificate"]["fingerprint"]
@@ -215,9 +218,13 @@ def execute_plan(
                 "the plan must be made and approved again"
             )
         material = None if rollback else material_for(session, vault, cert)
+        zone = connector.zone or "local"
+        secret = open_secret(session, vault, connector_name)
+        remote = {"type": connector.type, "settings": connector_settings(body),
+                  "secret_kind": connector.secret_kind}  # fmt: skip
         implementation = connector_class(connector.type)(
             settings=connector_settings(body),
-            secret=open_secret(session, vault, connector_name),
+            secret=secret,
             secret_kind=connector.secret_kind,
             plan=InstallPlan.from_plan(body) if connector.type in FILE_TYPES else None,
         )
@@ -238,7 +245,19 @@ def execute_plan(
             try_number=try_number,
         )
     try:
-        result = implementation.rollback() if rollback else implementation.install(material)
+        if broker_url and zone != "local":
+            from jobs.zones.pushes import ZoneOffline, remote_install
+
+            seconds = float((body.get("timeouts") or {}).get("push", 180)) + 30
+            try:
+                result = remote_install(database_url, broker_url, zone, body=body,
+                                        connector=remote, material=material, secret=secret,
+                                        rollback=rollback, work_order_id=work_order_id,
+                                        seconds=seconds)  # fmt: skip
+            except ZoneOffline as exc:
+                result = InstallResult(InstallOutcome.FAILED, str(exc), FailureClass.UNREACHABLE)
+        else:
+            result = implementation.rollback() if rollback else implementation.install(material)
     except Exception as exc:  # a connector bug must still leave an attempt record
         result = InstallResult(
             InstallOutcome.FAILED,

@@ -85,16 +85,20 @@ def watch(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    prober: Callable[[list[Check], float], dict[int, ProbeResult]] | None = None,
 ) -> Watch:
     """Probe after ``timing.settle``, then every second until all match or ``timing.grace``
-    (counted from the call) has passed; the last round's results are the answer."""
+    (counted from the call) has passed; the last round's results are the answer.
+    ``prober`` makes the rounds elsewhere (a zone's agents) instead of here."""
     start = clock()
     deadline = start + max(timing.grace, timing.settle)
     sleep(timing.settle)
     rounds = 0
     while True:
         remaining = deadline - clock()
-        results = probe_round(checks, max(0.5, min(timeout, remaining)) if rounds else timeout)
+        results = (prober or probe_round)(
+            checks, max(0.5, min(timeout, remaining)) if rounds else timeout
+        )
         rounds += 1
         if all(r.outcome is ProbeOutcome.MATCH for r in results.values()):
             return Watch(True, results, rounds, clock() - start)

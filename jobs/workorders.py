@@ -120,6 +120,15 @@ class _Run:
                 select(PushRequest.certificate_id).where(PushRequest.id == wo.request_id)
             )
             self.endpoints = endpoints_of(session, wo.connector_id)
+            zone = (connector.zone if connector else None) or "local"
+        # Another zone's device is reached by its agents: the install and every probe of
+        # it go through them (jobs/zones/pushes.py); the records stay here.
+        self.broker_url = settings.broker_url if zone != "local" else None
+        self.prober = probe_round
+        if self.broker_url:
+            from jobs.zones.pushes import remote_prober
+
+            self.prober = remote_prober(database_url, self.broker_url, zone)
 
     # ----- the install
 
@@ -144,14 +153,15 @@ class _Run:
         fingerprint = plan.body["certificate"]["fingerprint"]
         checks = [Check(i, e, fingerprint) for i, e in self.endpoints]
         self.baseline = {
-            i: r.outcome for i, r in probe_round(checks, self.settings.verify_timeout).items()
+            i: r.outcome for i, r in self.prober(checks, self.settings.verify_timeout).items()
         }
         try_number = 1
         while True:
             try:
                 report = execute_plan(self.url, self.vault, plan.body, digest=plan.digest,
                                       actor="scheduler", work_order_id=self.wo_id,
-                                      try_number=try_number)  # fmt: skip
+                                      try_number=try_number,
+                                      broker_url=self.broker_url)  # fmt: skip
             except CertpushError as exc:
                 return self._push_failed(str(exc))
             if report.outcome is not InstallOutcome.FAILED:
@@ -224,7 +234,7 @@ class _Run:
                                  "IP:port endpoints so that certpush can check it")  # fmt: skip
             return WorkOrderStatus.COMPLETED
         seen = watch(checks, self.timing(), timeout=self.settings.verify_timeout,
-                     sleep=self.sleep)  # fmt: skip
+                     sleep=self.sleep, prober=self.prober)  # fmt: skip
         finished = datetime.now(UTC)
         if seen.ok:
             reason = (f"verified: all {len(checks)} endpoint(s) serve the certificate "
@@ -279,13 +289,13 @@ class _Run:
         try:
             report = execute_plan(self.url, self.vault, plan.body, digest=plan.digest,
                                   actor="scheduler", work_order_id=self.wo_id,
-                                  rollback=True)  # fmt: skip
+                                  rollback=True, broker_url=self.broker_url)  # fmt: skip
         except CertpushError as exc:
             return self._rollback_ended(False, f"rollback failed: {exc}")
         fingerprint = plan.body["certificate"]["fingerprint"]
         if report.outcome is InstallOutcome.FAILED:
             checks = [Check(i, e, fingerprint) for i, e in self.endpoints]
-            now_served = probe_round(checks, self.settings.verify_timeout)
+            now_served = self.prober(checks, self.settings.verify_timeout)
             return self._rollback_ended(
                 False, f"rollback failed: {report.reason}. Now: " + describe(checks, now_served)
             )
@@ -299,7 +309,7 @@ class _Run:
             return self._rollback_ended(True, f"rolled back: {report.reason}")
         started = datetime.now(UTC)
         seen = watch(checks, self.timing(), timeout=self.settings.verify_timeout,
-                     sleep=self.sleep)  # fmt: skip
+                     sleep=self.sleep, prober=self.prober)  # fmt: skip
         if seen.ok:
             reason = (f"rolled back: the previous certificate {previous[:16]}… is served "
                       f"again on all {len(checks)} endpoint(s)")  # fmt: skip
@@ -371,14 +381,21 @@ def dispatch_due_work_orders() -> None:
     if vault is None:
         return
     with session_scope(settings.database_url) as session:
+        now = datetime.now(UTC)
+        waiting = frozenset()
+        if settings.broker_url:  # a zone with no live agent: its work waits, not fails
+            from data.agents import offline_zone_connectors
+
+            waiting = offline_zone_connectors(session, now)
         claimed = claim_due(
             session,
             owner=OWNER,
-            now=datetime.now(UTC),
+            now=now,
             grace=timedelta(minutes=settings.missed_grace_minutes),
             lease=LEASE,
             limit=capacity,
             verify_grace=timedelta(seconds=settings.verify_grace_seconds),
+            waiting_connectors=waiting,
         )
     for wo_id in claimed:
         with _lock:

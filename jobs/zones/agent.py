@@ -55,10 +55,104 @@ class Agent:
 
     def _register_tasks(self) -> None:
         from jobs.zones.probes import PROBE_TASK
+        from jobs.zones.pushes import PUSH_TASK
 
         @self.app.task(name=PROBE_TASK, ignore_result=True)
         def probe_batch(batch: dict) -> str:
             return self.probe_batch(batch)
+
+        @self.app.task(name=PUSH_TASK, ignore_result=True)
+        def push(job: dict) -> str:
+            return self.push(job)
+
+    def _answer(self, job: dict, kind: str, results: dict) -> None:
+        from jobs.zones.probes import RESULTS_TASK
+
+        body = {
+            "type": kind,
+            "agent": self.name,
+            "zone": self.zone,
+            "batch_id": job.get("batch_id") or job.get("job_id"),
+            "results": results,
+        }
+        self.app.send_task(RESULTS_TASK, args=[self.keys.sign(body)], queue=CENTRAL_QUEUE)
+
+    def push(self, job: dict) -> str:
+        """Install (or roll back) a plan with the secrets sealed to this agent, then answer.
+
+        The same connector code as the scheduler's; an install sent again finds the
+        certificate already there (``already_installed``)."""
+        import json as _json
+
+        from data.envelopes import EnvelopeError, unb64
+        from data.push_plans import FILE_TYPES
+        from jobs.connectors.base import (
+            FailureClass,
+            InstallOutcome,
+            InstallPlan,
+            InstallResult,
+            Material,
+        )
+        from jobs.connectors.registry import connector_class
+
+        if job.get("zone") != self.zone:
+            log.warning(
+                "job %s is for zone %s, not %s", job.get("job_id"), job.get("zone"), self.zone
+            )
+            return "refused: another zone's job"
+        self.in_flight += 1
+        try:
+            try:
+                envelope = job["envelope"]
+                if envelope.get("context") != job.get("context"):
+                    raise EnvelopeError("the envelope was sealed for another job")
+                secrets = _json.loads(self.keys.open(envelope))
+            except (EnvelopeError, KeyError, ValueError) as exc:
+                result = InstallResult(
+                    InstallOutcome.FAILED, f"agent {self.name}: {exc}", FailureClass.UNKNOWN
+                )
+            else:
+                material = None
+                if secrets.get("cert_pem"):
+                    material = Material(
+                        secrets["fingerprint"],
+                        unb64(secrets["cert_pem"]),
+                        unb64(secrets["key_pem"]),
+                        unb64(secrets.get("chain_pem") or ""),
+                    )
+                secret = unb64(secrets["secret"]) if secrets.get("secret") else None
+                connector = job["connector"]
+                plan = job["plan"]
+                implementation = connector_class(connector["type"])(
+                    settings=connector["settings"],
+                    secret=secret,
+                    secret_kind=connector.get("secret_kind"),
+                    plan=InstallPlan.from_plan(plan) if connector["type"] in FILE_TYPES else None,
+                )
+                try:
+                    if job.get("kind") == "rollback":
+                        result = implementation.rollback()
+                    else:
+                        result = implementation.install(material)
+                except Exception as exc:  # the answer must come back whatever broke
+                    result = InstallResult(
+                        InstallOutcome.FAILED,
+                        f"the connector crashed: {type(exc).__name__}",
+                        FailureClass.UNKNOWN,
+                    )
+        finally:
+            self.in_flight -= 1
+        self._answer(
+            job,
+            "push_result",
+            {
+                "outcome": result.outcome.value,
+                "failure": result.failure.value if result.failure else None,
+                "reason": result.reason,
+                "restored_fingerprint": result.restored_fingerprint,
+            },
+        )
+        return f"job {job.get('job_id')}: {result.outcome.value}"
 
     def probe_batch(self, batch: dict) -> str:
         """Probe a batch of this zone's endpoints and send the signed answers back.
@@ -67,27 +161,31 @@ class Agent:
         the first answer."""
         from data.domain.connector_specs import EndpointSpec
         from jobs.probe import probe_many
-        from jobs.zones.probes import RESULTS_TASK, result_json
+        from jobs.zones.probes import result_json
 
         if batch.get("zone") != self.zone:  # strict routing: never another zone's work
-            log.warning("batch %s is for zone %s, not %s", batch.get("batch_id"),
-                        batch.get("zone"), self.zone)  # fmt: skip
+            log.warning(
+                "batch %s is for zone %s, not %s",
+                batch.get("batch_id"),
+                batch.get("zone"),
+                self.zone,
+            )
             return "refused: another zone's batch"
         targets = batch.get("targets") or []
         self.in_flight += len(targets)
         try:
             found = probe_many(
-                ((t["key"], EndpointSpec(t["host"], int(t["port"]), t.get("sni")), t["expected"])
-                 for t in targets),
-                concurrency=64, timeout=float(batch.get("timeout", 5.0)),
-            )  # fmt: skip
+                (
+                    (t["key"], EndpointSpec(t["host"], int(t["port"]), t.get("sni")), t["expected"])
+                    for t in targets
+                ),
+                concurrency=64,
+                timeout=float(batch.get("timeout", 5.0)),
+            )
         finally:
             self.in_flight -= len(targets)
-        body = {"type": "probe_results", "agent": self.name, "zone": self.zone,
-                "batch_id": batch.get("batch_id"),
-                "results": {str(key): result_json(r) for key, r in found.items()}}  # fmt: skip
-        self.app.send_task(RESULTS_TASK, args=[self.keys.sign(body)], queue=CENTRAL_QUEUE)
-        return f"batch {batch.get('batch_id')}: {len(found)} endpoint(s)"
+        self._answer(batch, "probe_results", {str(key): result_json(r) for key, r in found.items()})
+        return f"batch {batch.get('batch_id') or batch.get('job_id')}: {len(found)} endpoint(s)"
 
     def hello_message(self) -> dict:
         body = {

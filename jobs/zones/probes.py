@@ -83,7 +83,7 @@ def probe_remote(
 
     from data.agents import zone_online
     from data.db import session_scope
-    from data.models import ProbeBatch
+    from data.models import ZoneJob
     from jobs.zones.broker import celery_app, zone_queue
 
     results: dict[int, ProbeResult] = {}
@@ -101,8 +101,9 @@ def probe_remote(
                 bound = timeout * (len(chunk) / 64 + 2) + 15  # an agent probes 64 at a time
                 batch_id = uuid.uuid4().hex
                 session.add(
-                    ProbeBatch(
+                    ZoneJob(
                         id=batch_id,
+                        kind="probe",
                         sweep_id=sweep_id,
                         zone=zone,
                         endpoints=len(chunk),
@@ -137,12 +138,12 @@ def probe_remote(
         with session_scope(database_url) as session:
             rows = session.execute(
                 select(
-                    ProbeBatch.id,
-                    ProbeBatch.state,
-                    ProbeBatch.agent,
-                    ProbeBatch.results,
-                    ProbeBatch.deadline,
-                ).where(ProbeBatch.id.in_(list(waiting)))
+                    ZoneJob.id,
+                    ZoneJob.state,
+                    ZoneJob.agent,
+                    ZoneJob.results,
+                    ZoneJob.deadline,
+                ).where(ZoneJob.id.in_(list(waiting)))
             ).all()
         at = now()
         for row in rows:
@@ -175,11 +176,11 @@ def store_results(database_url: str, message: Any, now: datetime) -> str:
     from data.agents import accept
     from data.db import session_scope
     from data.domain.zones import ZoneError
-    from data.models import ProbeBatch
+    from data.models import ZoneJob
 
     with session_scope(database_url) as session:
         agent, body = accept(session, message, now=now)
-        batch = session.get(ProbeBatch, str(body.get("batch_id", "")), with_for_update=True)
+        batch = session.get(ZoneJob, str(body.get("batch_id", "")), with_for_update=True)
         if batch is None:
             raise ZoneError(f"agent {agent.name}: no probe batch {body.get('batch_id')!r}")
         if batch.zone != agent.zone:
@@ -192,14 +193,22 @@ def store_results(database_url: str, message: Any, now: datetime) -> str:
         answers = body.get("results")
         if not isinstance(answers, dict):
             raise ZoneError(f"agent {agent.name}: results must be an object")
-        clean = {}
-        for key, value in answers.items():
+        if batch.kind == "probe":
+            clean = {}
+            for key, value in answers.items():
+                try:
+                    clean[str(int(key))] = result_json(result_from_json(value))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ZoneError(
+                        f"agent {agent.name}: result {key!r} is malformed ({exc})"
+                    ) from None
+        else:
+            from jobs.zones.pushes import install_result_json
+
             try:
-                clean[str(int(key))] = result_json(result_from_json(value))
+                clean = install_result_json(answers)
             except (KeyError, TypeError, ValueError) as exc:
-                raise ZoneError(
-                    f"agent {agent.name}: result {key!r} is malformed ({exc})"
-                ) from None
+                raise ZoneError(f"agent {agent.name}: a malformed push answer ({exc})") from None
         batch.results = json.dumps(clean)
         batch.agent, batch.state, batch.finished_at = agent.name, "done", now
         return f"batch {batch.id}: {len(clean)} result(s) from {agent.name}"

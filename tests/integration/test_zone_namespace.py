@@ -60,8 +60,9 @@ def test_a_device_only_its_zone_can_reach_is_verified_through_the_zone_agent(
     forward = netns.Forward((zone.host_address, broker.port), ("127.0.0.1", broker.port))
     device = subprocess.Popen(
         zone.command(sys.executable, "-c", DEVICE, str(tmp_path / "device.pem"), str(port)),
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     agent = None
     try:
         assert device.stdout.readline().strip() == "ready"
@@ -69,21 +70,163 @@ def test_a_device_only_its_zone_can_reach_is_verified_through_the_zone_agent(
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         assert probe(EndpointSpec("127.0.0.1", port, None), fingerprint, 2).outcome.value in (
-            "refused", "timeout", "unreachable")  # fmt: skip
+            "refused",
+            "timeout",
+            "unreachable",
+        )
         with session_scope(sqlite_settings.database_url) as db:
             _pushed(db, "dmz-device", "dmz", port, fingerprint)
         inside_url = f"amqp://guest:guest@{zone.host_address}:{broker.port}//"
-        agent = agent_process(inside_url, "dmz", tmp_path / "state", "dmz-inside",
-                              tmp_path / "agent.log", prefix=zone.command())  # fmt: skip
+        agent = agent_process(
+            inside_url,
+            "dmz",
+            tmp_path / "state",
+            "dmz-inside",
+            tmp_path / "agent.log",
+            prefix=zone.command(),
+        )
         wait_for(lambda: agents_by_name(sqlite_settings).get("dmz-inside"), "the enrolment")
         with session_scope(sqlite_settings.database_url) as db:
             approve(db, "dmz-inside", actor="adam", role="admin", now=datetime.now(UTC))
         live = lambda: agents_by_name(sqlite_settings)["dmz-inside"].live(datetime.now(UTC))  # noqa: E731
         wait_for(live, "a live agent")
-        report = run_sweep(sqlite_settings.database_url, broker_url=broker.url, timeout=3,
-                           processes=1, trigger="test")  # fmt: skip
+        report = run_sweep(
+            sqlite_settings.database_url,
+            broker_url=broker.url,
+            timeout=3,
+            processes=1,
+            trigger="test",
+        )
         assert report.summary == {"match": 1}, (tmp_path / "agent.log").read_text()[-3000:]
         assert _results(sqlite_settings) == {"dmz-device": ("match", "dmz-inside")}
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(timeout=20)
+        device.kill()
+        device.wait(timeout=10)
+        forward.close()
+        zone.remove()
+
+
+# A device whose certificate files the push replaces: it reads them at every handshake.
+FILE_DEVICE = """
+import socket, ssl, sys
+server = socket.create_server(("127.0.0.1", int(sys.argv[3])))
+print("ready", flush=True)
+while True:
+    conn, _ = server.accept()
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+        with ctx.wrap_socket(conn, server_side=True):
+            pass
+    except (OSError, ssl.SSLError):
+        conn.close()
+"""
+
+
+def test_a_push_to_a_device_only_its_zone_reaches_goes_through_the_agent(
+    sqlite_settings, broker, central, tmp_path
+):
+    import dataclasses
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from data.connectors import add_connector, bind
+    from data.crypto import load_vault
+    from data.domain.workflow import Action, Actor
+    from data.importer import import_paths
+    from data.models import PushAttempt, WorkOrder
+    from data.workorders import act, claim_due, request_push
+    from jobs.workorders import run_work_order
+    from tests.profiles import FILES
+    from tests.servers import make_cert_files
+
+    vault = load_vault(sqlite_settings)
+    new_cert, new_key, fingerprint = make_cert_files(tmp_path / "in", "pushed.dmz.example")
+    old_cert, old_key, _old = make_cert_files(tmp_path / "device", "old.dmz.example")
+    port = free_port()
+    now = datetime.now(UTC)
+    with session_scope(sqlite_settings.database_url) as db:
+        import_paths(db, vault, [new_cert, new_key], now=now, actor="test")
+        add_connector(
+            db,
+            vault,
+            name="dmz-files",
+            type_name="local",
+            actor="test",
+            role="admin",
+            now=now,
+            zone="dmz",
+            endpoints=[f"127.0.0.1:{port}"],
+            settings={"profile": FILES, "cert_path": str(old_cert), "key_path": str(old_key)},
+        )
+        bind(db, "dmz-files", fingerprint, actor="test", now=now)
+    zone = netns.make_zone()
+    forward = netns.Forward((zone.host_address, broker.port), ("127.0.0.1", broker.port))
+    device = subprocess.Popen(
+        zone.command(sys.executable, "-c", FILE_DEVICE, str(old_cert), str(old_key), str(port)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    agent = None
+    try:
+        assert device.stdout.readline().strip() == "ready"
+        with pytest.raises(OSError):  # the central side has no way to the device
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        agent = agent_process(
+            f"amqp://guest:guest@{zone.host_address}:{broker.port}//",
+            "dmz",
+            tmp_path / "state",
+            "dmz-pusher",
+            tmp_path / "agent.log",
+            prefix=zone.command(),
+        )
+        wait_for(lambda: agents_by_name(sqlite_settings).get("dmz-pusher"), "the enrolment")
+        with session_scope(sqlite_settings.database_url) as db:
+            approve(db, "dmz-pusher", actor="adam", role="admin", now=datetime.now(UTC))
+        live = lambda: agents_by_name(sqlite_settings)["dmz-pusher"].live(datetime.now(UTC))  # noqa: E731
+        wait_for(live, "a live agent")
+        with session_scope(sqlite_settings.database_url) as db:
+            _label, [order] = request_push(
+                db,
+                fingerprint,
+                actor=Actor("olivia", "operator"),
+                now=datetime.now(UTC),
+                comment="into the dmz",
+            )
+            for who, action in (
+                (Actor("ravi", "reviewer"), Action.APPROVE),
+                (Actor("ines", "implementer"), Action.IMPLEMENT),
+            ):
+                assert act(db, order.id, action, actor=who, now=datetime.now(UTC)).ok
+            assert claim_due(
+                db,
+                owner="test",
+                now=datetime.now(UTC),
+                grace=timedelta(hours=1),
+                lease=timedelta(minutes=5),
+                limit=5,
+            ) == [order.id]
+        settings = dataclasses.replace(
+            sqlite_settings,
+            broker_url=broker.url,
+            verify_settle_seconds=0.2,
+            verify_grace_seconds=10,
+        )
+        assert run_work_order(
+            sqlite_settings.database_url, vault, order.id, "test", settings=settings
+        ), (tmp_path / "agent.log").read_text()[-3000:]
+        with session_scope(sqlite_settings.database_url) as db:
+            assert db.get(WorkOrder, order.id).status == "Completed"
+            install = db.scalar(select(PushAttempt).where(PushAttempt.kind == "install"))
+            assert install.outcome == "installed" and "by agent dmz-pusher" in install.reason
+        assert old_cert.read_bytes() == new_cert.read_bytes()  # the agent wrote the files
+        key_line = new_key.read_text().splitlines()[1]
+        store = b"".join(p.read_bytes() for p in broker.folder.rglob("*") if p.is_file())
+        assert key_line.encode() not in store  # the broker never held the key in the clear
     finally:
         if agent is not None:
             agent.terminate()

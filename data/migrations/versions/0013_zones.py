@@ -1,4 +1,4 @@
-"""Zones: a zone per connector, enrolled zone agents, probe batches sent to them, and the
+"""Zones: a zone per connector, enrolled zone agents, the work sent to them (zone jobs), and the
 agent behind each probe.
 
 Revision ID: 0013
@@ -40,9 +40,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_agents_zone", "agents", ["zone", "state"])
     op.create_table(
-        "probe_batches",
+        "zone_jobs",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("sweep_id", sa.Integer, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False, server_default="probe"),
+        sa.Column("sweep_id", sa.Integer),
+        sa.Column("work_order_id", sa.Integer),
         sa.Column("zone", sa.String(32), nullable=False),
         sa.Column("endpoints", sa.Integer, nullable=False),
         sa.Column("state", sa.String(8), nullable=False, server_default="sent"),
@@ -52,12 +54,12 @@ def upgrade() -> None:
         sa.Column("deadline", UTCDateTime, nullable=False),
         sa.Column("finished_at", UTCDateTime),
     )
-    op.create_index("ix_probe_batches_sweep", "probe_batches", ["sweep_id", "state"])
+    op.create_index("ix_zone_jobs_sweep", "zone_jobs", ["sweep_id", "state"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_probe_batches_sweep", table_name="probe_batches")
-    op.drop_table("probe_batches")
+    op.drop_index("ix_zone_jobs_sweep", table_name="zone_jobs")
+    op.drop_table("zone_jobs")
     op.drop_index("ix_agents_zone", table_name="agents")
     op.drop_table("agents")
     with op.batch_alter_table("verification_results") as batch:
