@@ -156,6 +156,11 @@ def _stylesheet() -> list[dict[str, Any]]:
         },
         # A work order still in flight: a double border, so the eye finds what is moving.
         {"selector": ".workorder-open", "style": {"border-style": "double", "border-width": 6}},
+        # A zone with no live agent: nothing reaches the device now (dashed red border).
+        {
+            "selector": ".zone-offline",
+            "style": {"border-style": "dashed", "border-color": "#c0392b", "border-width": 4},
+        },
         {"selector": "edge", "style": {"width": 2, "line-color": "#9aa", "curve-style": "bezier"}},
         {"selector": ":selected", "style": {"border-width": 4, "border-color": "#0d6efd"}},
     ]
@@ -311,6 +316,8 @@ def connector_detail_rows(connector: ConnectorView, zone: tzinfo = UTC) -> Detai
     total = _count_phrase(len(connector.endpoints))
     rows.append(["Endpoints", f"{total}: {_counts_line(counts)}" if counts else total])
     rows.append(["Maintenance windows", windows_line(connector)])
+    if connector.zone != "local":
+        rows.append(["Zone", connector.zone + (" (offline)" if connector.zone_offline else "")])
     return rows
 
 
@@ -400,6 +407,15 @@ def connector_node(connector: ConnectorView, zone: tzinfo = UTC) -> Element:
     classes = f"connector connector-{connector.state.value}"
     if work_order and not connector.work_order_final:
         classes += " workorder-open"
+    if connector.zone != "local":
+        lines.append(f"zone {connector.zone}" + (" · offline" if connector.zone_offline else ""))
+        title += f"\nZone {connector.zone}: " + (
+            "offline, no live agent: its pushes and probes wait"
+            if connector.zone_offline
+            else "reached through its agents"
+        )
+    if connector.zone_offline:
+        classes += " zone-offline"
     push = connector.last_push
     return {
         "data": {

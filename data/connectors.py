@@ -692,6 +692,7 @@ def bound_connectors(session: Session, certificate_id: int) -> list[ConnectorVie
                 detail,
                 last_push=pushes.get(c.id),
                 windows=c.maintenance_windows or "",
+                zone=c.zone or "local",
             )
         )
     return views

@@ -32,6 +32,20 @@ from data.queries import certificate_detail
 from data.workorders import latest_for_certificate
 
 
+def mark_offline_zones(db, views, broker_url: str | None, now: datetime):
+    """With a broker, connectors of a zone with no live agent are shown offline (without
+    one, every zone is served by the scheduler itself)."""
+    if not broker_url:
+        return views
+    from dataclasses import replace
+
+    from data.agents import zone_online
+
+    zones = {v.zone for v in views if v.zone != "local"}
+    down = {z for z in zones if not zone_online(db, z, now)}
+    return [replace(v, zone_offline=v.zone in down) for v in views]
+
+
 @callback(
     Output(ids.TOPOLOGY_GRAPH, "elements"),
     Output(ids.TOPOLOGY_TITLE, "children"),
@@ -64,6 +78,7 @@ def load_topology(
             views = attach_work_orders(
                 bound_connectors(db, detail.row.id), latest_for_certificate(db, detail.row.id)
             )
+            views = mark_offline_zones(db, views, settings().broker_url, datetime.now(UTC))
             bound = {v.name for v in views}
             others = [c for c in list_connectors(db) if c.name not in bound]
     except NotFound as exc:

@@ -108,3 +108,5 @@ class ConnectorView:
     # The last push of this certificate here and its verdict (the first sweep after it).
     last_push: PushVerdict | None = None
     windows: str = ""  # its maintenance windows, one a line ("" = any time)
+    zone: str = "local"  # who reaches the device: the scheduler, or a zone's agents
+    zone_offline: bool = False  # a zone with no live agent: its pushes and probes wait

@@ -61,3 +61,22 @@ def test_everyone_sees_the_agents_only_admins_decide(web, sqlite_settings):
         said, colour, *_ = decide("dmz-1", "revoke")
         assert "revoked" in said
         assert "dmz: offline" in component_text(agent_rows(None, None)[1])
+
+
+def test_the_topology_marks_a_zone_offline_only_with_a_broker(web, sqlite_settings):
+    from dashboard.callbacks.topology import mark_offline_zones
+    from data.agents import approve, revoke
+    from data.domain.nodes import ConnectorState, ConnectorView
+
+    views = [ConnectorView(1, "dmz-web", "ssh", ConnectorState.INSTALLED, (), zone="dmz"),
+             ConnectorView(2, "core", "ssh", ConnectorState.INSTALLED, ())]  # fmt: skip
+    now = datetime.now(UTC)
+    with session_scope(sqlite_settings.database_url) as db:
+        assert mark_offline_zones(db, views, None, now) == views  # no broker: all in process
+        pending = mark_offline_zones(db, views, "amqp://broker", now)
+        assert [v.zone_offline for v in pending] == [True, False]  # pending gets no work
+        approve(db, "dmz-1", actor="adam", role="admin", now=now)
+        assert [v.zone_offline for v in mark_offline_zones(db, views, "amqp://b", now)] == [
+            False, False]  # fmt: skip
+        revoke(db, "dmz-1", actor="adam", role="admin", now=now)
+        assert mark_offline_zones(db, views, "amqp://b", now)[0].zone_offline is True
