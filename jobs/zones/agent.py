@@ -19,7 +19,7 @@ from celery import Celery
 
 from data.domain.zones import HEARTBEAT_SECONDS, check_agent_name, check_zone
 from data.envelopes import AgentKeys
-from jobs.zones.broker import CENTRAL_QUEUE, HELLO_TASK, celery_app, zone_queue
+from jobs.zones.broker import CENTRAL_QUEUE, HELLO_TASK, celery_app, send, zone_queue
 
 log = logging.getLogger("certpush.agent")
 VERSION = "1"
@@ -75,7 +75,7 @@ class Agent:
             "batch_id": job.get("batch_id") or job.get("job_id"),
             "results": results,
         }
-        self.app.send_task(RESULTS_TASK, args=[self.keys.sign(body)], queue=CENTRAL_QUEUE)
+        send(self.app, RESULTS_TASK, self.keys.sign(body), CENTRAL_QUEUE)  # waits out a restart
 
     def push(self, job: dict) -> str:
         """Install (or roll back) a plan with the secrets sealed to this agent, then answer.

@@ -18,6 +18,26 @@ def zone_queue(zone: str) -> str:
     return f"certpush.zone.{zone}"
 
 
+# Sending waits out a short broker outage (a restart takes seconds), then gives up: the
+# caller then counts the work as not delivered (zone_offline, or a push to retry).
+SEND_RETRY = {"max_retries": 15, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+
+
+def send(app: Celery, task: str, payload: dict, queue: str) -> None:
+    """Publish ``payload`` for ``task`` on ``queue``; raises BrokerUnavailable when the
+    broker cannot be reached even after SEND_RETRY."""
+    from kombu.exceptions import OperationalError
+
+    try:
+        app.send_task(task, args=[payload], queue=queue, retry=True, retry_policy=SEND_RETRY)
+    except (OperationalError, OSError) as exc:
+        raise BrokerUnavailable(f"the broker cannot be reached: {exc}") from None
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not take a message."""
+
+
 def celery_app(broker_url: str, name: str = "certpush") -> Celery:
     app = Celery(name, broker=broker_url)
     app.conf.update(

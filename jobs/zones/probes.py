@@ -84,7 +84,7 @@ def probe_remote(
     from data.agents import zone_online
     from data.db import session_scope
     from data.models import ZoneJob
-    from jobs.zones.broker import celery_app, zone_queue
+    from jobs.zones.broker import BrokerUnavailable, celery_app, send, zone_queue
 
     results: dict[int, ProbeResult] = {}
     agents: dict[int, str] = {}
@@ -117,7 +117,7 @@ def probe_remote(
     if not batches:
         return results, agents
     app = celery_app(broker_url, "certpush-sweep")
-    for batch_id, (zone, chunk) in batches.items():
+    for batch_id, (zone, chunk) in list(batches.items()):
         targets = [
             {
                 "key": t.endpoint_id,
@@ -128,11 +128,13 @@ def probe_remote(
             }
             for t in chunk
         ]
-        app.send_task(
-            PROBE_TASK,
-            args=[{"batch_id": batch_id, "zone": zone, "timeout": timeout, "targets": targets}],
-            queue=zone_queue(zone),
-        )
+        payload = {"batch_id": batch_id, "zone": zone, "timeout": timeout, "targets": targets}
+        try:
+            send(app, PROBE_TASK, payload, zone_queue(zone))
+        except BrokerUnavailable as exc:
+            for t in chunk:
+                results[t.endpoint_id] = offline(zone, str(exc))
+            del batches[batch_id]
     waiting = set(batches)
     while waiting:
         with session_scope(database_url) as session:

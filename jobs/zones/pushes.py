@@ -71,7 +71,7 @@ def zone_job(
     from data.agents import zone_online
     from data.db import session_scope
     from data.models import ZoneJob
-    from jobs.zones.broker import celery_app, zone_queue
+    from jobs.zones.broker import BrokerUnavailable, celery_app, send, zone_queue
 
     job_id = uuid.uuid4().hex
     now = datetime.now(UTC)
@@ -91,11 +91,15 @@ def zone_job(
                 deadline=now + timedelta(seconds=seconds),
             )
         )
-    celery_app(broker_url, "certpush-jobs").send_task(
-        task,
-        args=[{**payload, "job_id": job_id, "zone": zone, "kind": kind}],
-        queue=zone_queue(zone),
-    )
+    try:
+        send(
+            celery_app(broker_url, "certpush-jobs"),
+            task,
+            {**payload, "job_id": job_id, "zone": zone, "kind": kind},
+            zone_queue(zone),
+        )
+    except BrokerUnavailable as exc:
+        raise ZoneOffline(f"zone {zone}: {exc}") from None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with session_scope(database_url) as session:

@@ -8,6 +8,7 @@ import hashlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -182,3 +183,46 @@ def test_without_a_broker_every_zone_is_probed_in_process(sqlite_settings, tls_p
     report = run_sweep(sqlite_settings.database_url, timeout=3, processes=1, trigger="test")
     assert report.summary == {"match": 1}
     assert _results(sqlite_settings) == {"web-dmz": ("match", None)}
+
+
+def test_a_broker_restart_mid_sweep_loses_and_doubles_nothing(
+    sqlite_settings, broker, central, tls_port, tmp_path
+):
+    port, fingerprint = tls_port
+    with session_scope(sqlite_settings.database_url) as db:
+        for i in range(3):
+            _pushed(db, f"web-dmz-{i}", "dmz", port, fingerprint)
+    agent = agent_process(broker.url, "dmz", tmp_path / "state", "dmz-r", tmp_path / "agent.log")
+    try:
+        wait_for(lambda: agents_by_name(sqlite_settings).get("dmz-r"), "the enrolment")
+        with session_scope(sqlite_settings.database_url) as db:
+            approve(db, "dmz-r", actor="adam", role="admin", now=datetime.now(UTC))
+        live = lambda: agents_by_name(sqlite_settings)["dmz-r"].live(datetime.now(UTC))  # noqa: E731
+        wait_for(live, "a live agent")
+        broker.ctl("stop_app")  # the broker goes away just as the sweep sends its batch
+        found: dict = {}
+        sweep = threading.Thread(
+            target=lambda: found.update(
+                report=run_sweep(
+                    sqlite_settings.database_url,
+                    broker_url=broker.url,
+                    timeout=3,
+                    processes=1,
+                    trigger="test",
+                )
+            )
+        )
+        sweep.start()
+        time.sleep(3)
+        broker.ctl("start_app")
+        sweep.join(timeout=120)
+    finally:
+        broker.ctl("start_app")  # running again whatever happened (a no-op when it is)
+        agent.terminate()
+        agent.wait(timeout=20)
+    report = found["report"]
+    assert sum(report.summary.values()) == 3  # every endpoint accounted for
+    assert set(report.summary) <= {"match", "zone_offline"}
+    with session_scope(sqlite_settings.database_url) as db:
+        rows = db.scalars(select(VerificationResult.endpoint_id)).all()
+    assert len(rows) == len(set(rows)) == 3  # no result twice
