@@ -179,7 +179,7 @@ class Agent:
                     (t["key"], EndpointSpec(t["host"], int(t["port"]), t.get("sni")), t["expected"])
                     for t in targets
                 ),
-                concurrency=64,
+                concurrency=int(os.environ.get("CERTPUSH_VERIFY_CONCURRENCY", 128)),
                 timeout=float(batch.get("timeout", 5.0)),
             )
         finally:

@@ -98,7 +98,7 @@ def probe_remote(
                 continue
             for first in range(0, len(items), BATCH_SIZE):
                 chunk = items[first : first + BATCH_SIZE]
-                bound = timeout * (len(chunk) / 64 + 2) + 15  # an agent probes 64 at a time
+                bound = timeout * (len(chunk) / 64 + 2) + 15  # generous: agents probe 128 at a time
                 batch_id = uuid.uuid4().hex
                 session.add(
                     ZoneJob(
