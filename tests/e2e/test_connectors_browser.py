@@ -91,6 +91,7 @@ def test_conn002_validation_errors_are_listed(page, live_server):
     page.select_option("#connector-type", "local")
     expect(field(page, "host")).to_have_count(0)  # the form now follows the local spec
     page.select_option("#connector-type", "ssh")
+    expect(field(page, "host")).to_have_count(1)  # the ssh fields are drawn: fill those
     field(page, "profile").select_option("nginx")
     field(page, "cert_path").fill("relative/path.crt")
     field(page, "key_path").fill("/root/.ssh/id_ed25519")
