@@ -66,3 +66,20 @@ def audited(settings, action: str) -> list[tuple[str, str]]:
     with session_scope(settings.database_url) as db:
         rows = db.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
         return [(r.target, r.detail) for r in rows]
+
+
+def trusted_agent(
+    settings, broker_url: str, zone: str, name: str, folder: Path, prefix: list[str] = ()
+) -> subprocess.Popen:
+    """An agent started, enrolled, approved by an admin and heard from: ready for work."""
+    from datetime import UTC, datetime
+
+    from data.agents import approve
+
+    process = agent_process(broker_url, zone, folder / name, name, folder / f"{name}.log",
+                            prefix)  # fmt: skip
+    wait_for(lambda: agents_by_name(settings).get(name), f"{name}'s enrolment")
+    with session_scope(settings.database_url) as db:
+        approve(db, name, actor="adam", role="admin", now=datetime.now(UTC))
+    wait_for(lambda: agents_by_name(settings)[name].live(datetime.now(UTC)), f"{name} live")
+    return process

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from data.agents import approve
 from data.db import session_scope
 from data.domain.connector_specs import EndpointSpec
 from jobs.probe import probe
@@ -20,7 +19,7 @@ from tests import broker as rabbit
 from tests import netns
 from tests.integration.test_zone_sweeps import _pushed, _results
 from tests.servers import free_port
-from tests.zones import agent_process, agents_by_name, wait_for
+from tests.zones import trusted_agent
 
 pytestmark = pytest.mark.skipif(
     not (rabbit.available() and netns.available()), reason="needs rabbitmq-server, ip and root"
@@ -77,19 +76,8 @@ def test_a_device_only_its_zone_can_reach_is_verified_through_the_zone_agent(
         with session_scope(sqlite_settings.database_url) as db:
             _pushed(db, "dmz-device", "dmz", port, fingerprint)
         inside_url = f"amqp://guest:guest@{zone.host_address}:{broker.port}//"
-        agent = agent_process(
-            inside_url,
-            "dmz",
-            tmp_path / "state",
-            "dmz-inside",
-            tmp_path / "agent.log",
-            prefix=zone.command(),
-        )
-        wait_for(lambda: agents_by_name(sqlite_settings).get("dmz-inside"), "the enrolment")
-        with session_scope(sqlite_settings.database_url) as db:
-            approve(db, "dmz-inside", actor="adam", role="admin", now=datetime.now(UTC))
-        live = lambda: agents_by_name(sqlite_settings)["dmz-inside"].live(datetime.now(UTC))  # noqa: E731
-        wait_for(live, "a live agent")
+        agent = trusted_agent(sqlite_settings, inside_url, "dmz", "dmz-inside", tmp_path,
+                              zone.command())  # fmt: skip
         report = run_sweep(
             sqlite_settings.database_url,
             broker_url=broker.url,
@@ -97,7 +85,7 @@ def test_a_device_only_its_zone_can_reach_is_verified_through_the_zone_agent(
             processes=1,
             trigger="test",
         )
-        assert report.summary == {"match": 1}, (tmp_path / "agent.log").read_text()[-3000:]
+        assert report.summary == {"match": 1}, (tmp_path / "dmz-inside.log").read_text()[-3000:]
         assert _results(sqlite_settings) == {"dmz-device": ("match", "dmz-inside")}
     finally:
         if agent is not None:
@@ -176,19 +164,9 @@ def test_a_push_to_a_device_only_its_zone_reaches_goes_through_the_agent(
         assert device.stdout.readline().strip() == "ready"
         with pytest.raises(OSError):  # the central side has no way to the device
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        agent = agent_process(
-            f"amqp://guest:guest@{zone.host_address}:{broker.port}//",
-            "dmz",
-            tmp_path / "state",
-            "dmz-pusher",
-            tmp_path / "agent.log",
-            prefix=zone.command(),
-        )
-        wait_for(lambda: agents_by_name(sqlite_settings).get("dmz-pusher"), "the enrolment")
-        with session_scope(sqlite_settings.database_url) as db:
-            approve(db, "dmz-pusher", actor="adam", role="admin", now=datetime.now(UTC))
-        live = lambda: agents_by_name(sqlite_settings)["dmz-pusher"].live(datetime.now(UTC))  # noqa: E731
-        wait_for(live, "a live agent")
+        inside_url = f"amqp://guest:guest@{zone.host_address}:{broker.port}//"
+        agent = trusted_agent(sqlite_settings, inside_url, "dmz", "dmz-pusher", tmp_path,
+                              zone.command())  # fmt: skip
         with session_scope(sqlite_settings.database_url) as db:
             _label, [order] = request_push(
                 db,
@@ -218,7 +196,7 @@ def test_a_push_to_a_device_only_its_zone_reaches_goes_through_the_agent(
         )
         assert run_work_order(
             sqlite_settings.database_url, vault, order.id, "test", settings=settings
-        ), (tmp_path / "agent.log").read_text()[-3000:]
+        ), (tmp_path / "dmz-inside.log").read_text()[-3000:]
         with session_scope(sqlite_settings.database_url) as db:
             assert db.get(WorkOrder, order.id).status == "Completed"
             install = db.scalar(select(PushAttempt).where(PushAttempt.kind == "install"))

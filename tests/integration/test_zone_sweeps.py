@@ -16,7 +16,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from data.agents import approve
 from data.db import session_scope
 from data.models import (
     Certificate,
@@ -29,7 +28,7 @@ from data.models import (
 from jobs.verify import run_sweep
 from tests import broker as rabbit
 from tests import certs as c
-from tests.zones import agent_process, agents_by_name, wait_for
+from tests.zones import trusted_agent
 
 pytestmark = pytest.mark.skipif(not rabbit.available(), reason="needs rabbitmq-server and root")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -146,14 +145,8 @@ def test_each_zone_is_probed_by_its_own_agent_and_an_empty_zone_is_offline(
         _pushed(db, "web-local", "local", port, fingerprint)
         _pushed(db, "web-dmz", "dmz", port, fingerprint)
         offline_wo = _pushed(db, "web-dc2", "dc2", port, fingerprint)
-    agent = agent_process(broker.url, "dmz", tmp_path / "state", "dmz-1", tmp_path / "agent.log")
+    agent = trusted_agent(sqlite_settings, broker.url, "dmz", "dmz-1", tmp_path)
     try:
-        wait_for(lambda: agents_by_name(sqlite_settings).get("dmz-1"), "the enrolment")
-        with session_scope(sqlite_settings.database_url) as db:
-            approve(db, "dmz-1", actor="adam", role="admin", now=datetime.now(UTC))
-        wait_for(
-            lambda: agents_by_name(sqlite_settings)["dmz-1"].live(datetime.now(UTC)), "a live agent"
-        )
         report = run_sweep(
             sqlite_settings.database_url,
             broker_url=broker.url,
@@ -192,13 +185,8 @@ def test_a_broker_restart_mid_sweep_loses_and_doubles_nothing(
     with session_scope(sqlite_settings.database_url) as db:
         for i in range(3):
             _pushed(db, f"web-dmz-{i}", "dmz", port, fingerprint)
-    agent = agent_process(broker.url, "dmz", tmp_path / "state", "dmz-r", tmp_path / "agent.log")
+    agent = trusted_agent(sqlite_settings, broker.url, "dmz", "dmz-r", tmp_path)
     try:
-        wait_for(lambda: agents_by_name(sqlite_settings).get("dmz-r"), "the enrolment")
-        with session_scope(sqlite_settings.database_url) as db:
-            approve(db, "dmz-r", actor="adam", role="admin", now=datetime.now(UTC))
-        live = lambda: agents_by_name(sqlite_settings)["dmz-r"].live(datetime.now(UTC))  # noqa: E731
-        wait_for(live, "a live agent")
         broker.ctl("stop_app")  # the broker goes away just as the sweep sends its batch
         found: dict = {}
         sweep = threading.Thread(
