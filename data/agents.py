@@ -6,6 +6,8 @@ are data/envelopes.py. Every decision and every refused message is audited.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +19,6 @@ from data import audit
 from data.domain.errors import NotFound, PermissionDenied
 from data.domain.roles import Role
 from data.domain.zones import (
-    OFFLINE_AFTER,
     AgentLife,
     AgentState,
     ZoneError,
@@ -25,6 +26,7 @@ from data.domain.zones import (
     check_zone,
     is_live,
 )
+from data.domain.zones import zone_online as any_live
 from data.envelopes import EnvelopeError, PublicIdentity, verify
 from data.models import Agent
 
@@ -198,13 +200,23 @@ def zone_recipients(session: Session, zone: str) -> list[PublicIdentity]:
     return [identity(r) for r in rows]
 
 
+def online_zones(session: Session, zones: Iterable[str], now: datetime) -> set[str]:
+    """Which of ``zones`` have a live approved agent (data/domain/zones.py), in one query."""
+    wanted = set(zones)
+    if not wanted:
+        return set()
+    lives: dict[str, list[AgentLife]] = defaultdict(list)
+    for zone, state, beat in session.execute(
+        select(Agent.zone, Agent.state, Agent.last_heartbeat).where(
+            Agent.zone.in_(wanted), Agent.state == AgentState.APPROVED.value
+        )
+    ):
+        lives[zone].append(AgentLife(AgentState(state), beat))
+    return {zone for zone in wanted if any_live(lives[zone], now)}
+
+
 def zone_online(session: Session, zone: str, now: datetime) -> bool:
-    rows = session.scalars(
-        select(Agent).where(Agent.zone == zone, Agent.state == AgentState.APPROVED.value)
-    )
-    return any(
-        is_live(AgentLife(AgentState(r.state), r.last_heartbeat), now, OFFLINE_AFTER) for r in rows
-    )
+    return zone in online_zones(session, [zone], now)
 
 
 def accept(session: Session, message: Any, *, now: datetime) -> tuple[Agent, dict[str, Any]]:
@@ -226,7 +238,6 @@ def accept(session: Session, message: Any, *, now: datetime) -> tuple[Agent, dic
         except EnvelopeError as exc:
             why = f"claiming to be agent {row.name!r}: {exc}"
 
-
     raise EnvelopeError(f"refused a message {why}")  # the caller audits it
 
 
@@ -241,7 +252,7 @@ def offline_zone_connectors(session: Session, now: datetime) -> frozenset[int]:
     from data.models import Connector
 
     zones = set(session.scalars(select(Connector.zone).where(Connector.zone != "local")))
-    down = {zone for zone in zones if not zone_online(session, zone, now)}
+    down = zones - online_zones(session, zones, now)
     if not down:
         return frozenset()
     return frozenset(session.scalars(select(Connector.id).where(Connector.zone.in_(down))))

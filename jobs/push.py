@@ -218,16 +218,19 @@ def execute_plan(
                 "the plan must be made and approved again"
             )
         material = None if rollback else material_for(session, vault, cert)
-        zone = connector.zone or "local"
+        # Another zone's agents build the connector there (jobs/zones/pushes.py).
+        zone = (connector.zone or "local") if broker_url else "local"
         secret = open_secret(session, vault, connector_name)
         remote = {"type": connector.type, "settings": connector_settings(body),
                   "secret_kind": connector.secret_kind}  # fmt: skip
-        implementation = connector_class(connector.type)(
-            settings=connector_settings(body),
-            secret=secret,
-            secret_kind=connector.secret_kind,
-            plan=InstallPlan.from_plan(body) if connector.type in FILE_TYPES else None,
-        )
+        implementation = None
+        if zone == "local":
+            implementation = connector_class(connector.type)(
+                settings=remote["settings"],
+                secret=secret,
+                secret_kind=connector.secret_kind,
+                plan=InstallPlan.from_plan(body) if connector.type in FILE_TYPES else None,
+            )
         cert_id, connector_id = cert.id, connector.id
     started, tick = clock(), time.monotonic()
     with session_scope(database_url) as session:  # committed before the device is touched
@@ -245,7 +248,7 @@ def execute_plan(
             try_number=try_number,
         )
     try:
-        if broker_url and zone != "local":
+        if implementation is None:
             from jobs.zones.pushes import ZoneOffline, remote_install
 
             seconds = float((body.get("timeouts") or {}).get("push", 180)) + 30

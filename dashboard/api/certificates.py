@@ -10,7 +10,6 @@ from flask_smorest import Blueprint
 from marshmallow import validate
 
 from dashboard.api.caller import caller
-from dashboard.api.problems import VALIDATION, Problem
 from dashboard.api.schemas import EndpointOut, PageArgs, PageMeta, Strict
 from dashboard.auth import now, settings
 from data.connectors import bound_connectors, certificate_by_fingerprint
@@ -236,17 +235,14 @@ def get_certificate(fingerprint: str):
     return body
 
 
-def _decode(item: dict) -> bytes:
+def _decode(item: dict) -> bytes | None:
+    """The item's bytes; None when its base64 is damaged (a rejected item, not an error)."""
     if item["encoding"] == "pem":
         return item["content"].encode()
     try:
         return base64.b64decode(item["content"], validate=True)
     except (binascii.Error, ValueError):
-        raise Problem(
-            VALIDATION,
-            f"{item['filename']}: 'content' is not valid base64",
-            errors=[{"location": "json", "field": "items.content", "message": "not valid base64"}],
-        ) from None
+        return None
 
 
 @blp.route("", methods=["POST"])
@@ -264,9 +260,8 @@ def import_certificates(body: dict):
     with session_scope(app_settings.database_url) as db:
         importer = Importer(db, vault, now(), who.username, app_settings.max_file_bytes)
         for item in body["items"]:
-            try:
-                data = _decode(item)
-            except Problem:
+            data = _decode(item)
+            if data is None:
                 importer.results.append(
                     ImportResult(
                         item["filename"],

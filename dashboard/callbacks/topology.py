@@ -39,10 +39,10 @@ def mark_offline_zones(db, views, broker_url: str | None, now: datetime):
         return views
     from dataclasses import replace
 
-    from data.agents import zone_online
+    from data.agents import online_zones
 
     zones = {v.zone for v in views if v.zone != "local"}
-    down = {z for z in zones if not zone_online(db, z, now)}
+    down = zones - online_zones(db, zones, now)
     return [replace(v, zone_offline=v.zone in down) for v in views]
 
 
