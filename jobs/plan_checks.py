@@ -30,7 +30,7 @@ from data.push_plans import (
     refresh_plans,
 )
 from jobs.keyring import job_vault
-from jobs.preflight import run_preflight, system_roots
+from jobs.preflight import device_facts, run_preflight, system_roots
 from jobs.push import material_for
 
 log = logging.getLogger("certpush.preflight")
@@ -53,10 +53,20 @@ def inventory_roots(session) -> list[x509.Certificate]:
 
 
 def check_plan(
-    database_url: str, vault: Vault, plan: PlanView, *, now: datetime, min_days_left: int
+    database_url: str,
+    vault: Vault,
+    plan: PlanView,
+    *,
+    now: datetime,
+    min_days_left: int,
+    broker_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run every preflight check of one stored plan and store the result with it."""
+    """Run every preflight check of one stored plan and store the result with it.
+
+    With a broker, the device's side of a connector in another zone is checked by that
+    zone's agents (jobs/zones/preflight.py); the certificate's checks stay here."""
     body = plan.body
+    zone = "local"
     with session_scope(database_url) as session:
         cert = session.scalar(
             select(Certificate).where(
@@ -72,19 +82,27 @@ def check_plan(
             material = material_for(session, vault, cert)
             secret = open_secret(session, vault, connector.name)
             kind = connector.secret_kind
+            zone = connector.zone or "local"
             roots = inventory_roots(session) + system_roots()
         except CertpushError as exc:
             result = _blocked(str(exc), now)
             record_preflight(session, plan.id, result, now)
             return result
+    device = device_facts
+    if broker_url and zone != "local":
+        from jobs.zones.preflight import remote_device
+
+        device = remote_device(database_url, broker_url, zone, work_order_id=plan.work_order_id)
     try:
         result = run_preflight(
             body, cert_pem=material.cert_pem, key_pem=material.key_pem,
             chain_pem=material.chain_pem, secret=secret, secret_kind=kind, roots=roots,
-            now=now, min_days_left=min_days_left,
+            now=now, min_days_left=min_days_left, device=device,
         )  # fmt: skip
     except CertpushError as exc:
         result = _blocked(str(exc), now)
+    if getattr(device, "unseen", False):
+        result["zone"] = zone  # the device was not seen from its zone: check again at push
     profile = body.get("profile") or {}
     if profile.get("needs_review"):
         name = profile.get("name")
@@ -111,7 +129,11 @@ def _blocked(message: str, now: datetime) -> dict[str, Any]:
 
 
 def is_stale(plan: PlanView, now: datetime, max_age: timedelta) -> bool:
-    return plan.preflight_at is None or now - plan.preflight_at > max_age
+    """Whether the push must run preflight again: never run, too old, or its zone's
+    agents could not be asked then."""
+    if plan.preflight_at is None or now - plan.preflight_at > max_age:
+        return True
+    return bool((plan.preflight or {}).get("zone"))
 
 
 def preflight_pending() -> None:
@@ -129,7 +151,8 @@ def preflight_pending() -> None:
             continue
         try:
             check_plan(settings.database_url, vault, plan, now=datetime.now(UTC),
-                       min_days_left=settings.min_days_left)  # fmt: skip
+                       min_days_left=settings.min_days_left,
+                       broker_url=settings.broker_url)  # fmt: skip
         except Exception:  # one broken plan must not stop the others being checked
             log.exception("preflight of plan %s failed", plan_id)
 

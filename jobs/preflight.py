@@ -370,6 +370,29 @@ def _load_material(
     return cert, chain
 
 
+DeviceFacts = tuple[Check, Check, list[ProbeResult]]
+
+
+def device_facts(
+    plan: Mapping[str, Any],
+    secret: bytes | None,
+    secret_kind: str | None,
+    probe_timeout: float,
+) -> DeviceFacts:
+    """What only the device's side of the network can see: the "ssh" and "folders"
+    checks and one handshake per endpoint (in plan order), at the same time.
+
+    The scheduler runs this for zone ``local``; a zone's agent runs it for its zone
+    (jobs/zones/agent.py), so a device the central host cannot reach is still checked."""
+    endpoints = list(plan.get("endpoints") or [])
+    expected = plan["certificate"]["fingerprint"]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-device") as pool:
+        device = pool.submit(device_checks, plan, secret, secret_kind)
+        probed = probe_endpoints(endpoints, expected, probe_timeout)
+        ssh, folders = device.result()
+    return ssh, folders, probed
+
+
 def run_preflight(
     plan: dict,
     *,
@@ -382,22 +405,21 @@ def run_preflight(
     now: datetime,
     min_days_left: int = 7,
     probe_timeout: float = 5.0,
+    device: Callable[..., DeviceFacts] = device_facts,
 ) -> dict:
     """Every preflight check of ``plan``, as JSON-able data to store with the plan.
 
     ``roots`` are the trusted roots (the inventory's plus ``system_roots()``);
-    ``secret``/``secret_kind`` are the connector's decrypted credential. Raises
+    ``secret``/``secret_kind`` are the connector's decrypted credential. ``device``
+    gathers the device's side (``device_facts`` here, or a zone's agent). Raises
     PlanMaterialMismatch when the certificate or chain is not the plan's; every
     finding about the device or the certificate is a check instead.
     """
     cert, chain = _load_material(plan, cert_pem, chain_pem)
     expected = plan["certificate"]["fingerprint"]
     endpoints = list(plan.get("endpoints") or [])
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight-device") as pool:
-        device = pool.submit(device_checks, plan, secret, secret_kind)
-        probed = probe_endpoints(endpoints, expected, probe_timeout)
-        material = _certificate_checks(plan, cert, key_pem, chain, roots, now, min_days_left)
-        ssh, folders = device.result()
+    ssh, folders, probed = device(plan, secret, secret_kind, probe_timeout)
+    material = _certificate_checks(plan, cert, key_pem, chain, roots, now, min_days_left)
     seen = [
         EndpointNow(_where(e), r.outcome, r.reason) for e, r in zip(endpoints, probed, strict=True)
     ]

@@ -219,11 +219,17 @@ class FileInstaller:
             current[t.path] == t.data for t in targets
         )
 
-    def install(self, material: Material) -> InstallResult:
+    def install(self, material: Material, *, reload_if_present: bool = False) -> InstallResult:
+        """Put the files in place, test, reload; a device that already has them is left
+        alone, unless ``reload_if_present``: an install delivered again after a worker died
+        may find the files renamed into place but never reloaded, so it tests and reloads
+        (both harmless to repeat)."""
         self._contained()
         current = {f.path: self.files.read(f.path) for f in self.plan.files}
         targets = self._targets(material, current)
         if self._already(material, current):
+            if reload_if_present and (self.plan.test or self.plan.reload):
+                return self._reload_present()
             return InstallResult(
                 InstallOutcome.ALREADY_INSTALLED,
                 "the device already has this certificate and key: nothing changed",
@@ -286,6 +292,33 @@ class FileInstaller:
                 exc.failure, f"{exc}" + ("; previous files restored" if replaced else "")
             ) from None
         return InstallResult(InstallOutcome.INSTALLED, "installed", steps=tuple(self.steps))
+
+    def _reload_present(self) -> InstallResult:
+        self.steps.append("compared files: identical")
+        test = self._command("test")
+        if test is not None and test.code != 0:
+            return InstallResult(
+                InstallOutcome.FAILED,
+                f"the files are in place but the config test fails (exit {test.code}): "
+                f"{_tail(test.output)}",
+                FailureClass.CONFIG_TEST_FAILED,
+                steps=tuple(self.steps),
+            )
+        reload = self._command("reload")
+        if reload is not None and reload.code != 0:
+            return InstallResult(
+                InstallOutcome.FAILED,
+                f"the files are in place but the reload fails (exit {reload.code}): "
+                f"{_tail(reload.output)}",
+                FailureClass.RELOAD_FAILED,
+                steps=tuple(self.steps),
+            )
+        return InstallResult(
+            InstallOutcome.ALREADY_INSTALLED,
+            "the device already has this certificate and key; tested and reloaded again, "
+            "as an earlier delivery of this push may have stopped before its reload",
+            steps=tuple(self.steps),
+        )
 
     def _restored_fingerprint(self, restored: Mapping[str, bytes]) -> str | None:
         """The certificate the restored files hold (the leaf of the certificate file, or

@@ -102,8 +102,10 @@ def check_folders(settings, exists, writable) -> list[str]:
 class LocalConnector(AppConnector):
     spec = LOCAL_SPEC
 
-    def install(self, material: Material) -> InstallResult:
-        return self._with_installer(lambda installer: installer.install(material))
+    def install(self, material: Material, *, reload_if_present: bool = False) -> InstallResult:
+        return self._with_installer(
+            lambda installer: installer.install(material, reload_if_present=reload_if_present)
+        )
 
     def rollback(self) -> InstallResult:
         return self._with_installer(lambda installer: installer.rollback())

@@ -54,6 +54,7 @@ class Agent:
         self._register_tasks()
 
     def _register_tasks(self) -> None:
+        from jobs.zones.preflight import PREFLIGHT_TASK
         from jobs.zones.probes import PROBE_TASK
         from jobs.zones.pushes import PUSH_TASK
 
@@ -61,9 +62,14 @@ class Agent:
         def probe_batch(batch: dict) -> str:
             return self.probe_batch(batch)
 
-        @self.app.task(name=PUSH_TASK, ignore_result=True)
-        def push(job: dict) -> str:
-            return self.push(job)
+        @self.app.task(name=PUSH_TASK, ignore_result=True, bind=True)
+        def push(task, job: dict) -> str:
+            info = task.request.delivery_info or {}
+            return self.push(job, redelivered=bool(info.get("redelivered")))
+
+        @self.app.task(name=PREFLIGHT_TASK, ignore_result=True)
+        def preflight(job: dict) -> str:
+            return self.preflight(job)
 
     def _answer(self, job: dict, kind: str, results: dict) -> None:
         from jobs.zones.probes import RESULTS_TASK
@@ -77,11 +83,13 @@ class Agent:
         }
         send(self.app, RESULTS_TASK, self.keys.sign(body), CENTRAL_QUEUE)  # waits out a restart
 
-    def push(self, job: dict) -> str:
+    def push(self, job: dict, *, redelivered: bool = False) -> str:
         """Install (or roll back) a plan with the secrets sealed to this agent, then answer.
 
         The same connector code as the scheduler's; an install sent again finds the
-        certificate already there (``already_installed``)."""
+        certificate already there (``already_installed``). When RabbitMQ redelivers it
+        (the agent that had it died), the files may be in place but never reloaded, so the
+        device's test and reload run again."""
         import json as _json
 
         from data.envelopes import EnvelopeError, unb64
@@ -132,6 +140,8 @@ class Agent:
                 try:
                     if job.get("kind") == "rollback":
                         result = implementation.rollback()
+                    elif redelivered and connector["type"] in FILE_TYPES:
+                        result = implementation.install(material, reload_if_present=True)
                     else:
                         result = implementation.install(material)
                 except Exception as exc:  # the answer must come back whatever broke
@@ -153,6 +163,56 @@ class Agent:
             },
         )
         return f"job {job.get('job_id')}: {result.outcome.value}"
+
+    def preflight(self, job: dict) -> str:
+        """Check the device's side of a plan from inside the zone (jobs.preflight.device_facts)
+        with the connector's credential sealed to this agent, then answer.
+
+        Nothing on the device changes, so a redelivered check simply runs again."""
+        import json as _json
+
+        from data.domain.preflight import Check, CheckStatus
+        from data.envelopes import EnvelopeError, unb64
+        from jobs.preflight import device_facts
+        from jobs.zones.probes import result_json
+
+        if job.get("zone") != self.zone:
+            log.warning(
+                "job %s is for zone %s, not %s", job.get("job_id"), job.get("zone"), self.zone
+            )
+            return "refused: another zone's job"
+        plan = job.get("plan") or {}
+        self.in_flight += 1
+        try:
+            try:
+                secrets = {}
+                if job.get("envelope") is not None:
+                    if job["envelope"].get("context") != job.get("context"):
+                        raise EnvelopeError("the envelope was sealed for another job")
+                    secrets = _json.loads(self.keys.open(job["envelope"]))
+                secret = unb64(secrets["secret"]) if secrets.get("secret") else None
+                ssh, folders, probed = device_facts(
+                    plan, secret, secrets.get("kind"), float(job.get("timeout", 5.0))
+                )
+            except Exception as exc:  # the answer must come back whatever broke
+                why = f"agent {self.name} could not check the device: {type(exc).__name__}"
+                if isinstance(exc, EnvelopeError):
+                    why = f"agent {self.name}: {exc}"
+                answer = {
+                    "ssh": Check("ssh", CheckStatus.BLOCKER, why).to_json(),
+                    "folders": Check("folders", CheckStatus.BLOCKER, why).to_json(),
+                    "probes": [],
+                }
+            else:
+                answer = {
+                    "ssh": ssh.to_json(),
+                    "folders": folders.to_json(),
+                    "probes": [result_json(r) for r in probed],
+                }
+        finally:
+            self.in_flight -= 1
+        self._answer(job, "preflight_result", answer)
+        return f"job {job.get('job_id')}: preflight {answer['ssh']['status']}"
 
     def probe_batch(self, batch: dict) -> str:
         """Probe a batch of this zone's endpoints and send the signed answers back.

@@ -204,6 +204,15 @@ def store_results(database_url: str, message: Any, now: datetime) -> str:
                     raise ZoneError(
                         f"agent {agent.name}: result {key!r} is malformed ({exc})"
                     ) from None
+        elif batch.kind == "preflight":
+            from jobs.zones.preflight import preflight_answer_json
+
+            try:
+                clean = preflight_answer_json(answers)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ZoneError(
+                    f"agent {agent.name}: a malformed preflight answer ({exc})"
+                ) from None
         else:
             from jobs.zones.pushes import install_result_json
 

@@ -96,7 +96,6 @@ def test_the_browser_session_still_works_for_the_uis_own_calls(web, settings):
     assert cross.status_code == 403  # a cookie never writes from another site
 
 
-
 def test_report_exports_and_weekly_files_download(web, settings):
     import io
 

@@ -127,7 +127,9 @@ def test_a_push_to_a_device_only_its_zone_reaches_goes_through_the_agent(
     from data.domain.workflow import Action, Actor
     from data.importer import import_paths
     from data.models import PushAttempt, WorkOrder
+    from data.push_plans import get_plan
     from data.workorders import act, claim_due, request_push
+    from jobs.plan_checks import check_plan
     from jobs.workorders import run_work_order
     from tests.profiles import FILES
     from tests.servers import make_cert_files
@@ -175,6 +177,17 @@ def test_a_push_to_a_device_only_its_zone_reaches_goes_through_the_agent(
                 now=datetime.now(UTC),
                 comment="into the dmz",
             )
+            plan = get_plan(db, db.get(WorkOrder, order.id).plan_id)
+        # Preflight: the device's side is checked by the zone's agent, from inside.
+        checked = check_plan(sqlite_settings.database_url, vault, plan, now=datetime.now(UTC),
+                             min_days_left=7, broker_url=broker.url)  # fmt: skip
+        checks = {c["name"]: c for c in checked["checks"]}
+        assert checks["ssh"]["status"] == checks["folders"]["status"] == "ok", checked
+        assert "checked by agent dmz-pusher in zone dmz" in checks["folders"]["message"]
+        assert "serves another certificate now" in checks["endpoints_now"]["message"]
+        assert [e["now"]["outcome"] for e in checked["endpoints"]] == ["mismatch"]
+        assert "zone" not in checked  # seen from its zone: no need to look again at push
+        with session_scope(sqlite_settings.database_url) as db:
             for who, action in (
                 (Actor("ravi", "reviewer"), Action.APPROVE),
                 (Actor("ines", "implementer"), Action.IMPLEMENT),

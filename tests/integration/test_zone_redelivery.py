@@ -1,12 +1,14 @@
 """Two agents serve one zone; the one running a push is killed (SIGKILL) in the middle:
 RabbitMQ gives the unacknowledged push to the other agent, which finishes it, and the
-device is installed once (the second run finds the certificate already in place)."""
+device is installed once (the second run finds the certificate already in place, and
+reloads the device again, since the first run died inside its reload)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import signal
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,8 +36,12 @@ pytestmark = pytest.mark.skipif(not rabbit.available(), reason="needs rabbitmq-s
 def test_a_killed_agents_push_is_finished_once_by_the_other(
     sqlite_settings, broker, central, tmp_path
 ):
-    # The reload takes 4 s: long enough to kill the agent in the middle of the push.
-    profile = define("slow-files", reload=["/bin/sleep", "4"])
+    # The reload takes 4 s: long enough to kill the agent in the middle of the push. It
+    # notes each start, so the test sees whether the second agent reloaded again.
+    starts = tmp_path / "reload-starts"
+    script = tmp_path / "reload.py"
+    script.write_text("import sys, time\nopen(sys.argv[1], 'a').write('start\\n')\ntime.sleep(4)\n")
+    profile = define("slow-files", reload=[sys.executable, str(script), str(starts)])
     vault = load_vault(sqlite_settings)
     cert, key, fingerprint = make_cert_files(tmp_path / "in", "twice.dmz.example")
     old_cert, old_key, _old = make_cert_files(tmp_path / "device", "old.dmz.example")
@@ -104,7 +110,7 @@ def test_a_killed_agents_push_is_finished_once_by_the_other(
 
         def pushing() -> str | None:
             for name in agents:
-                if "certpush.agent.push" in (tmp_path / f"{name}.log").read_text():
+                if "certpush.agent.push[" in (tmp_path / f"{name}.log").read_text():
                     return name
             return None
 
@@ -118,8 +124,11 @@ def test_a_killed_agents_push_is_finished_once_by_the_other(
             assert db.get(WorkOrder, order.id).status == "Completed"
             installs = db.scalars(select(PushAttempt).where(PushAttempt.kind == "install")).all()
         assert len(installs) == 1
-        assert installs[0].outcome in ("installed", "already_installed")
+        assert installs[0].outcome == "already_installed", installs[0].reason
         assert f"by agent {other}" in installs[0].reason
+        assert "reloaded again" in installs[0].reason
+        # One reload started by the killed agent, one by the other after redelivery.
+        assert starts.read_text().splitlines() == ["start", "start"]
         assert old_cert.read_bytes() == cert.read_bytes()
     finally:
         for process in agents.values():
