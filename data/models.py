@@ -111,6 +111,7 @@ class User(Base):
     # A service user (a pipeline, a ticketing system) acts through API tokens only: it has
     # no password and cannot log in to the UI.
     service: Mapped[bool] = mapped_column(Boolean, default=False)
+    email: Mapped[str | None] = mapped_column(String(254))  # where notifications go
 
 
 class ApiToken(Base):
@@ -615,3 +616,86 @@ class Report(Base):
     __table_args__ = (
         UniqueConstraint("kind", "period_start", "time_zone", name="uq_reports_period"),
     )
+
+
+class NotificationPref(Base):
+    """A user's choice for one kind of event: now, in the daily digest, or off. No row: the
+    default of data.domain.notifications.choose_mode."""
+
+    __tablename__ = "notification_prefs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))
+
+    __table_args__ = (UniqueConstraint("user_id", "kind", name="uq_notification_prefs"),)
+
+
+class NotifyChannel(Base):
+    """An admin's channel (Slack, Teams, a webhook...): its Apprise URL carries secrets, so
+    it is sealed by the vault and never shown again; ``events`` is a JSON list of kinds."""
+
+    __tablename__ = "notify_channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    scheme: Mapped[str] = mapped_column(String(32))  # what kind of channel, for lists
+    sealed_url: Mapped[bytes] = mapped_column(LargeBinary)
+    events: Mapped[str] = mapped_column(Text, default="[]")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationEvent(Base):
+    """Something worth telling, written in the same transaction as the change behind it.
+
+    ``payload`` holds only what a message may show (names, ids, states, comments): never a
+    secret; messages are rendered from it when they are sent."""
+
+    __tablename__ = "notification_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    work_order_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+
+    __table_args__ = (Index("ix_notification_events_at", "at"),)
+
+
+class NotificationDelivery(Base):
+    """One event to one recipient (``user:NAME`` or ``channel:NAME``), at most once: the
+    pair is unique, and the notifier claims a row before it sends (a lease that a crashed
+    notifier's successor waits out)."""
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("notification_events.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(80))
+    mode: Mapped[str] = mapped_column(String(8), default="now")  # now, digest
+    # pending, sending, sent, failed (gave up), digested (sent inside a daily digest)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "recipient", name="uq_notification_deliveries"),
+        Index("ix_notification_deliveries_due", "state", "next_attempt_at"),
+    )
+
+
+class NotifyState(Base):
+    """What the notifier last told about a thing (a certificate's colour, a zone being
+    online), so that an alert goes out when it changes, not at every look."""
+
+    __tablename__ = "notify_state"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -381,6 +381,11 @@ def _system_event(
         )  # fmt: skip
         audit.record(session, actor=actor, action=f"workorder.{action}", now=now,
                      target=work_order_id(wo.id), detail=comment)  # fmt: skip
+        from data import notifications
+
+        notifications.work_order_changed(session, wo.id, action=action, before=before,
+                                         after=to.value, actor=actor, comment=comment,
+                                         now=now)  # fmt: skip
     return bool(changed)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from data import audit
+from data import audit, notifications
 from data.connectors import bound_connector_ids, certificate_by_fingerprint
 from data.domain.errors import NotFound, WindowError
 from data.domain.profiles import ProfileBook
@@ -302,6 +302,9 @@ def _event(session, wo_id, *, actor, action, before, after, comment, now, digest
             plan_digest=digest,
         )
     )
+    # Whoever must hear of this move is told through the outbox, in this same transaction.
+    notifications.work_order_changed(session, wo_id, action=action, before=before, after=after,
+                                     actor=actor, comment=comment, now=now)  # fmt: skip
 
 
 def request_push(

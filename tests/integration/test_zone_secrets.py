@@ -116,8 +116,8 @@ def test_an_ssh_push_in_a_zone_keeps_the_keys_sealed_from_the_broker(
 def test_preflight_of_a_zone_without_a_live_agent_warns_and_is_run_again_at_push(
     sqlite_settings,
     broker,
-    device,
-    tmp_path,  # noqa: F811
+    device,  # noqa: F811
+    tmp_path,
 ):
     from jobs.plan_checks import is_stale
 
