@@ -77,6 +77,8 @@ def produce_week(
         # run's committed row shows up as an IntegrityError, not a stale snapshot.
         with session_scope(settings.database_url) as session:
             session.add(report)
+            session.flush()
+            _tell(session, report, period, now)  # in the same transaction as the row
         committed = True
     except IntegrityError:
         log.info("weekly report for %s produced concurrently; dropping ours", period.label())
@@ -89,6 +91,33 @@ def produce_week(
         temp.replace(final)
     log.info("weekly report for %s written to %s", period.label(), folder)
     return report
+
+
+def _tell(session, report: Report, period: Period, now: datetime) -> None:
+    """Managers (and subscribed channels) receive the week's report (jobs/notify attaches
+    the files, or links them when they are too large)."""
+    from data.domain.notifications import EventKind
+    from data.notifications import emit
+
+    emit(
+        session,
+        EventKind.WEEKLY_REPORT,
+        now=now,
+        actor="scheduler",
+        payload={
+            "event": EventKind.WEEKLY_REPORT.value,
+            "report_id": report.id,
+            "period": {
+                "label": period.label(),
+                "start": period.first.isoformat(),
+                "end": period.last.isoformat(),
+                "time_zone": period.tz.key,
+            },
+            "files": json.loads(report.files),
+            "at": now.isoformat(),
+            "path": "/reports",
+        },
+    )
 
 
 def _existing(session, period: Period) -> Report | None:
