@@ -53,6 +53,8 @@ class Settings:
     # Zone agents (issue 15): the RabbitMQ broker (amqp:// or amqps://); None: every
     # connector's work runs in the scheduler process, as zone "local".
     broker_url: str | None = None
+    # The CA bundle that verifies an amqps:// broker's certificate; None: the system store.
+    broker_ca: Path | None = None
 
     @property
     def report_folder(self) -> Path:
@@ -150,6 +152,9 @@ class Settings:
             retry_base_seconds=float(env.get("CERTPUSH_RETRY_BASE", 5)),
             api_write_rate=env.get("CERTPUSH_API_WRITE_RATE", "60/minute"),
             broker_url=env.get("CERTPUSH_BROKER_URL") or None,
+            broker_ca=(
+                Path(env["CERTPUSH_BROKER_CA"]).resolve() if env.get("CERTPUSH_BROKER_CA") else None
+            ),
             verify_processes=(
                 int(env["CERTPUSH_VERIFY_PROCESSES"])
                 if env.get("CERTPUSH_VERIFY_PROCESSES")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -187,6 +188,7 @@ def execute_plan(
     try_number: int = 1,
     rollback: bool = False,
     broker_url: str | None = None,
+    broker_ca: Path | None = None,
 ) -> PushReport:
     """Install exactly what ``body`` (a push plan) says and record the attempt; with
     ``rollback``, undo that install instead (the previous files the install kept go back,
@@ -256,7 +258,7 @@ def execute_plan(
                 result = remote_install(database_url, broker_url, zone, body=body,
                                         connector=remote, material=material, secret=secret,
                                         rollback=rollback, work_order_id=work_order_id,
-                                        seconds=seconds)  # fmt: skip
+                                        seconds=seconds, broker_ca=broker_ca)  # fmt: skip
             except ZoneOffline as exc:
                 result = InstallResult(InstallOutcome.FAILED, str(exc), FailureClass.UNREACHABLE)
         else:

@@ -64,6 +64,7 @@ def _verify_now(_vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
         processes=settings.verify_processes,
         trigger="ui",
         broker_url=settings.broker_url,
+        broker_ca=settings.broker_ca,
     )
     return {
         "ok": True,

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -365,12 +366,14 @@ def run_sweep(
     settle_seconds: float = SETTLE_SECONDS,
     processes: int | None = None,
     broker_url: str | None = None,
+    broker_ca: Path | None = None,
 ) -> SweepReport:
     """Probe every target, store the results in bulk, decide verdicts and drift.
 
     With ``broker_url``, the endpoints of connectors in another zone than ``local`` are
     probed by that zone's agents (jobs/zones/probes.py) while the scheduler probes its
-    own; without it every endpoint is probed here, whatever its zone.
+    own; without it every endpoint is probed here, whatever its zone. ``broker_ca``
+    verifies an ``amqps://`` broker (None: the system store).
     """
     started = datetime.now(UTC)
     with session_scope(database_url) as session:
@@ -393,7 +396,7 @@ def run_sweep(
         from jobs.zones.probes import probe_remote
 
         found, agents = probe_remote(database_url, broker_url or "", sweep_id, dict(remote),
-                                     timeout=timeout)  # fmt: skip
+                                     timeout=timeout, broker_ca=broker_ca)  # fmt: skip
         results.update(found)
     finished = datetime.now(UTC)
     report = SweepReport(sweep_id)
@@ -440,4 +443,5 @@ def scheduled_sweep() -> None:
         timeout=settings.verify_timeout,
         processes=settings.verify_processes,
         broker_url=settings.broker_url,
+        broker_ca=settings.broker_ca,
     )

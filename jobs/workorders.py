@@ -124,11 +124,12 @@ class _Run:
         # Another zone's device is reached by its agents: the install and every probe of
         # it go through them (jobs/zones/pushes.py); the records stay here.
         self.broker_url = settings.broker_url if zone != "local" else None
+        self.broker_ca = settings.broker_ca
         self.prober = probe_round
         if self.broker_url:
             from jobs.zones.pushes import remote_prober
 
-            self.prober = remote_prober(database_url, self.broker_url, zone)
+            self.prober = remote_prober(database_url, self.broker_url, zone, self.broker_ca)
 
     # ----- the install
 
@@ -162,7 +163,8 @@ class _Run:
                 report = execute_plan(self.url, self.vault, plan.body, digest=plan.digest,
                                       actor="scheduler", work_order_id=self.wo_id,
                                       try_number=try_number,
-                                      broker_url=self.broker_url)  # fmt: skip
+                                      broker_url=self.broker_url,
+                                      broker_ca=self.broker_ca)  # fmt: skip
             except CertpushError as exc:
                 return self._push_failed(str(exc))
             if report.outcome is not InstallOutcome.FAILED:
@@ -290,7 +292,8 @@ class _Run:
         try:
             report = execute_plan(self.url, self.vault, plan.body, digest=plan.digest,
                                   actor="scheduler", work_order_id=self.wo_id,
-                                  rollback=True, broker_url=self.broker_url)  # fmt: skip
+                                  rollback=True, broker_url=self.broker_url,
+                                  broker_ca=self.broker_ca)  # fmt: skip
         except CertpushError as exc:
             return self._rollback_ended(False, f"rollback failed: {exc}")
         fingerprint = plan.body["certificate"]["fingerprint"]

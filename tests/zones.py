@@ -29,9 +29,15 @@ def cli_env(settings, broker_url: str) -> dict[str, str]:
 
 
 def agent_process(
-    broker_url: str, zone: str, state: Path, name: str, log: Path, prefix: list[str] = ()
+    broker_url: str,
+    zone: str,
+    state: Path,
+    name: str,
+    log: Path,
+    prefix: list[str] = (),
+    broker_ca: Path | None = None,
 ) -> subprocess.Popen:
-    """An agent as it runs in a zone: the broker URL and nothing of the database.
+    """An agent as it runs in a zone: the broker URL (and CA) and nothing of the database.
     ``prefix`` runs it elsewhere, e.g. inside a network namespace (tests/netns.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CERTPUSH_", "DATABASE"))}
     env.update(
@@ -39,6 +45,8 @@ def agent_process(
         CERTPUSH_AGENT_HEARTBEAT="1",
         CERTPUSH_INSTANCE=str(state / "no-instance-here"),
     )
+    if broker_ca:
+        env["CERTPUSH_BROKER_CA"] = str(broker_ca)
     command = [*prefix, sys.executable, "-m", "jobs.cli", "agent", "--zone", zone,
                "--state", str(state), "--name", name]  # fmt: skip
     with open(log, "w") as out:
@@ -69,7 +77,13 @@ def audited(settings, action: str) -> list[tuple[str, str]]:
 
 
 def trusted_agent(
-    settings, broker_url: str, zone: str, name: str, folder: Path, prefix: list[str] = ()
+    settings,
+    broker_url: str,
+    zone: str,
+    name: str,
+    folder: Path,
+    prefix: list[str] = (),
+    broker_ca: Path | None = None,
 ) -> subprocess.Popen:
     """An agent started, enrolled, approved by an admin and heard from: ready for work."""
     from datetime import UTC, datetime
@@ -77,9 +91,14 @@ def trusted_agent(
     from data.agents import approve
 
     process = agent_process(broker_url, zone, folder / name, name, folder / f"{name}.log",
-                            prefix)  # fmt: skip
-    wait_for(lambda: agents_by_name(settings).get(name), f"{name}'s enrolment")
-    with session_scope(settings.database_url) as db:
-        approve(db, name, actor="adam", role="admin", now=datetime.now(UTC))
-    wait_for(lambda: agents_by_name(settings)[name].live(datetime.now(UTC)), f"{name} live")
+                            prefix, broker_ca)  # fmt: skip
+    try:
+        wait_for(lambda: agents_by_name(settings).get(name), f"{name}'s enrolment")
+        with session_scope(settings.database_url) as db:
+            approve(db, name, actor="adam", role="admin", now=datetime.now(UTC))
+        wait_for(lambda: agents_by_name(settings)[name].live(datetime.now(UTC)), f"{name} live")
+    except BaseException:  # never leave the agent behind when it did not get ready
+        process.terminate()
+        process.wait(timeout=20)
+        raise
     return process

@@ -17,6 +17,7 @@ LOCAL = "local"  # the zone the scheduler serves itself, in process
 HEARTBEAT_SECONDS = 10  # how often an agent says it is alive
 OFFLINE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)  # three missed beats
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+CENTRAL_QUEUE = "certpush.central"  # agents' heartbeats and results, read by central only
 
 
 class ZoneError(CertpushError):
@@ -37,6 +38,11 @@ def check_zone(name: str) -> str:
             f"zone {name!r}: use 1-32 lower-case letters, digits and dashes (dmz-eu, dc2)"
         )
     return name
+
+
+def zone_queue(zone: str) -> str:
+    """The queue (and the direct exchange of the same name) of one zone's work."""
+    return f"certpush.zone.{zone}"
 
 
 def check_agent_name(name: str) -> str:

@@ -12,12 +12,16 @@ from data.config import Settings
 from data.domain.errors import CertpushError
 from jobs.cli.common import AsUser, actor_and_role, fail, require_schema, utc_now
 
-app = typer.Typer(help="Zone agents: list, approve, revoke.", no_args_is_help=True)
+app = typer.Typer(
+    help="Zone agents: list, approve, revoke; their broker users.", no_args_is_help=True
+)
 
 
 def _broker(settings: Settings) -> str:
     if not settings.broker_url:
-        raise fail("set CERTPUSH_BROKER_URL (amqp://user:password@host:5672/vhost) first")
+        raise fail("set CERTPUSH_BROKER_URL (amqps://user:password@host:5671/vhost) first")
+    if settings.broker_ca and not settings.broker_ca.is_file():
+        raise fail(f"CERTPUSH_BROKER_CA: no file {settings.broker_ca}")
     return settings.broker_url
 
 
@@ -74,6 +78,28 @@ def agents_revoke(name: Annotated[str, typer.Argument()], as_user: AsUser = None
     _decide(name, as_user, approve=False)
 
 
+@app.command("broker-permissions")
+def agents_broker_permissions(
+    zone: Annotated[str | None, typer.Argument(help="The zone whose agents' user to make.")] = None,
+    central: Annotated[
+        bool, typer.Option("--central", help="The central side's user instead.")
+    ] = False,
+    vhost: Annotated[str, typer.Option(help="The RabbitMQ virtual host.")] = "/",
+) -> None:
+    """Print the rabbitmqctl commands for a zone's broker user: its own queue only, plus
+    publishing to certpush.central (never reading it). Run them on the broker."""
+    from data.domain.broker_permissions import central_permissions, zone_permissions
+
+    if (zone is None) == (not central):
+        raise fail("name a zone, or give --central (not both)")
+    try:
+        permissions = central_permissions(vhost=vhost) if central else zone_permissions(zone, vhost)
+    except CertpushError as exc:
+        raise fail(str(exc)) from None
+    for line in permissions.rabbitmqctl():
+        typer.echo(line)
+
+
 def agent_command(
     zone: Annotated[str, typer.Option(help="The zone this agent serves.")],
     state: Annotated[Path, typer.Option(help="Its state folder (keys, name); keep it.")],
@@ -84,12 +110,14 @@ def agent_command(
     import logging
 
     from jobs.zones.agent import Agent
+    from jobs.zones.broker import BrokerUntrusted, check_broker_trust
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings.from_env()
     try:
-        agent = Agent(_broker(settings), zone, state, name)
-    except CertpushError as exc:
+        agent = Agent(_broker(settings), zone, state, name, settings.broker_ca)
+        check_broker_trust(agent.app)
+    except (CertpushError, BrokerUntrusted) as exc:
         raise fail(str(exc)) from None
     typer.echo(
         f"agent {agent.name} (zone {agent.zone}) key fingerprint {agent.keys.public.fingerprint}"
@@ -104,6 +132,7 @@ def central_command() -> None:
     import logging
     import signal
 
+    from jobs.zones.broker import BrokerUntrusted
     from jobs.zones.central import run_central
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -113,5 +142,9 @@ def central_command() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         signal.sigwait({signal.SIGTERM, signal.SIGINT})
         return
+    _broker(settings)
     require_schema(settings)
-    run_central(settings)
+    try:
+        run_central(settings)
+    except BrokerUntrusted as exc:
+        raise fail(str(exc)) from None

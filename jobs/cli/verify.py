@@ -49,6 +49,7 @@ def verify_command(
                 on_progress=progress,
                 processes=processes or settings.verify_processes,
                 broker_url=settings.broker_url,
+                broker_ca=settings.broker_ca,
             )
         except CertpushError as exc:
             raise fail(str(exc)) from None

@@ -19,7 +19,7 @@ from celery import Celery
 
 from data.domain.zones import HEARTBEAT_SECONDS, check_agent_name, check_zone
 from data.envelopes import AgentKeys
-from jobs.zones.broker import CENTRAL_QUEUE, HELLO_TASK, celery_app, send, zone_queue
+from jobs.zones.broker import CENTRAL_QUEUE, HELLO_TASK, celery_app, route, send, zone_queue
 
 log = logging.getLogger("certpush.agent")
 VERSION = "1"
@@ -43,12 +43,19 @@ def agent_name(state: Path, wanted: str | None) -> str:
 class Agent:
     """One agent process: its identity, its zone, its Celery app and heartbeats."""
 
-    def __init__(self, broker_url: str, zone: str, state: Path, name: str | None = None):
+    def __init__(
+        self,
+        broker_url: str,
+        zone: str,
+        state: Path,
+        name: str | None = None,
+        broker_ca: Path | None = None,
+    ):
         self.zone = check_zone(zone)
         self.state = state
         self.name = agent_name(state, name)
         self.keys = AgentKeys.load_or_create(state)
-        self.app: Celery = celery_app(broker_url, f"certpush-agent-{self.name}")
+        self.app: Celery = celery_app(broker_url, f"certpush-agent-{self.name}", broker_ca)
         self.in_flight = 0
         self._stop = threading.Event()
         self._register_tasks()
@@ -81,7 +88,8 @@ class Agent:
             "batch_id": job.get("batch_id") or job.get("job_id"),
             "results": results,
         }
-        send(self.app, RESULTS_TASK, self.keys.sign(body), CENTRAL_QUEUE)  # waits out a restart
+        # Waits out a restart; declares nothing (the agent's broker user may not).
+        send(self.app, RESULTS_TASK, self.keys.sign(body), CENTRAL_QUEUE, declare=False)
 
     def push(self, job: dict, *, redelivered: bool = False) -> str:
         """Install (or roll back) a plan with the secrets sealed to this agent, then answer.
@@ -260,7 +268,9 @@ class Agent:
         return self.keys.sign(body)
 
     def send_hello(self) -> None:
-        self.app.send_task(HELLO_TASK, args=[self.hello_message()], queue=CENTRAL_QUEUE)
+        self.app.send_task(
+            HELLO_TASK, args=[self.hello_message()], **route(CENTRAL_QUEUE, declare=False)
+        )
 
     def _beat(self) -> None:
         while not self._stop.is_set():

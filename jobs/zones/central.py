@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 
 from data.config import Settings
-from jobs.zones.broker import CENTRAL_QUEUE, HELLO_TASK, celery_app
+from jobs.zones.broker import CENTRAL_QUEUE, HELLO_TASK, celery_app, check_broker_trust
 
 log = logging.getLogger("certpush.central")
 
@@ -74,7 +74,7 @@ def handle_results(database_url: str, message: Any, now: datetime | None = None)
 def central_app(settings: Settings) -> Celery:
     from jobs.zones.probes import RESULTS_TASK
 
-    app = celery_app(settings.broker_url or "")
+    app = celery_app(settings.broker_url or "", ca_file=settings.broker_ca)
 
     @app.task(name=HELLO_TASK, ignore_result=True)
     def hello_task(message: Any) -> str:
@@ -88,8 +88,11 @@ def central_app(settings: Settings) -> Celery:
 
 
 def run_central(settings: Settings) -> None:
-    """Consume the central queue until stopped (one process; threads for concurrency)."""
+    """Consume the central queue until stopped (one process; threads for concurrency).
+
+    Raises BrokerUntrusted when the broker's TLS certificate does not verify."""
     app = central_app(settings)
+    check_broker_trust(app)
     app.worker_main(
         [
             "worker",

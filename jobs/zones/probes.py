@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from data.domain.verification import ProbeOutcome
@@ -74,6 +75,7 @@ def probe_remote(
     *,
     timeout: float,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    broker_ca: Path | None = None,
 ) -> tuple[dict[int, ProbeResult], dict[int, str]]:
     """Send each zone's targets to its agents and wait for their answers (or the deadline).
 
@@ -116,7 +118,7 @@ def probe_remote(
                 batches[batch_id] = (zone, chunk)
     if not batches:
         return results, agents
-    app = celery_app(broker_url, "certpush-sweep")
+    app = celery_app(broker_url, "certpush-sweep", broker_ca)
     for batch_id, (zone, chunk) in list(batches.items()):
         targets = [
             {

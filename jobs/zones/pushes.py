@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from data.domain.errors import CertpushError
@@ -63,6 +64,7 @@ def zone_job(
     seconds: float,
     work_order_id: int | None = None,
     endpoints: int = 0,
+    broker_ca: Path | None = None,
 ) -> tuple[str, dict[str, Any]] | None:
     """Send one job to ``zone``'s queue and wait for its answer: (agent, answer), or None
     when no answer came within ``seconds``. ZoneOffline when no agent could take it."""
@@ -93,7 +95,7 @@ def zone_job(
         )
     try:
         send(
-            celery_app(broker_url, "certpush-jobs"),
+            celery_app(broker_url, "certpush-jobs", broker_ca),
             task,
             {**payload, "job_id": job_id, "zone": zone, "kind": kind},
             zone_queue(zone),
@@ -124,6 +126,7 @@ def remote_install(
     rollback: bool,
     work_order_id: int | None,
     seconds: float,
+    broker_ca: Path | None = None,
 ) -> InstallResult:
     """Run an install (or a rollback) of ``body`` on ``zone``'s agents; the secrets travel
     sealed to that zone's approved agents only."""
@@ -157,6 +160,7 @@ def remote_install(
         payload=payload,
         seconds=seconds,
         work_order_id=work_order_id,
+        broker_ca=broker_ca,
     )
     if answer is None:
         return InstallResult(
@@ -174,7 +178,7 @@ def remote_install(
     )
 
 
-def remote_prober(database_url: str, broker_url: str, zone: str):
+def remote_prober(database_url: str, broker_url: str, zone: str, broker_ca: Path | None = None):
     """A ``probe_round`` whose handshakes the zone's agents make (jobs/push_verification)."""
     from jobs.zones.probes import PROBE_TASK, offline, result_from_json
 
@@ -201,6 +205,7 @@ def remote_prober(database_url: str, broker_url: str, zone: str):
                 payload={"targets": targets, "timeout": timeout},
                 seconds=timeout * 2 + 15,
                 endpoints=len(checks),
+                broker_ca=broker_ca,
             )
         except ZoneOffline as exc:
             return {c.endpoint_id: offline(zone, str(exc)) for c in checks}
