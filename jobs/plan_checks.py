@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -60,6 +61,7 @@ def check_plan(
     now: datetime,
     min_days_left: int,
     broker_url: str | None = None,
+    broker_ca: Path | None = None,
 ) -> dict[str, Any]:
     """Run every preflight check of one stored plan and store the result with it.
 
@@ -92,7 +94,8 @@ def check_plan(
     if broker_url and zone != "local":
         from jobs.zones.preflight import remote_device
 
-        device = remote_device(database_url, broker_url, zone, work_order_id=plan.work_order_id)
+        device = remote_device(database_url, broker_url, zone, work_order_id=plan.work_order_id,
+                               broker_ca=broker_ca)  # fmt: skip
     try:
         result = run_preflight(
             body, cert_pem=material.cert_pem, key_pem=material.key_pem,
@@ -152,7 +155,7 @@ def preflight_pending() -> None:
         try:
             check_plan(settings.database_url, vault, plan, now=datetime.now(UTC),
                        min_days_left=settings.min_days_left,
-                       broker_url=settings.broker_url)  # fmt: skip
+                       broker_url=settings.broker_url, broker_ca=settings.broker_ca)  # fmt: skip
         except Exception:  # one broken plan must not stop the others being checked
             log.exception("preflight of plan %s failed", plan_id)
 

@@ -146,7 +146,7 @@ class _Run:
         if is_stale(plan, now, timedelta(hours=self.settings.plan_max_age_hours)):
             check_plan(self.url, self.vault, plan, now=now,
                        min_days_left=self.settings.min_days_left,
-                       broker_url=self.broker_url)  # fmt: skip
+                       broker_url=self.broker_url, broker_ca=self.broker_ca)  # fmt: skip
             with session_scope(self.url) as session:
                 plan = get_plan(session, plan.id)
         blockers = plan.blockers if plan else ["the plan vanished"]

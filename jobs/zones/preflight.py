@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from data.domain.preflight import Check, CheckStatus
@@ -56,7 +57,12 @@ def offline_facts(zone: str, why: str, endpoints: int):
 
 
 def remote_device(
-    database_url: str, broker_url: str, zone: str, *, work_order_id: int | None = None
+    database_url: str,
+    broker_url: str,
+    zone: str,
+    *,
+    work_order_id: int | None = None,
+    broker_ca: Path | None = None,
 ) -> Callable[..., tuple[Check, Check, list[ProbeResult]]]:
     """A ``device`` for jobs.preflight.run_preflight that asks ``zone``'s agents.
 
@@ -100,6 +106,7 @@ def remote_device(
                 seconds=seconds,
                 work_order_id=work_order_id,
                 endpoints=endpoints,
+                broker_ca=broker_ca,
             )
         except ZoneOffline as exc:
             device.unseen = True
