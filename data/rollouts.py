@@ -330,14 +330,31 @@ def after_end(session: Session, wo_id: int, now: datetime) -> None:
         if halting:
             audit.record(session, actor=SCHEDULER, action="rollout.halt", now=now,
                          target=label, detail=values["reason"])  # fmt: skip
+            halted = 0
             for row in rows:
                 if row.waiting_to_run:
-                    _halt(session, row, label, values["reason"], now)
+                    halted += _halt(session, row, label, values["reason"], now)
+            _tell_halt(session, ended.id, label, values["reason"], halted, now)
         if values["state"] == RolloutState.DONE.value:
             audit.record(session, actor=SCHEDULER, action="rollout.done", now=now,
                          target=label, detail=_summary(rows))  # fmt: skip
         session.flush()
         return
+
+
+def _tell_halt(
+    session: Session, wo_id: int, label: str, reason: str, halted: int, now: datetime
+) -> None:
+    """One event for the halt of a whole rollout (not one per work order it stopped)."""
+    from data import notifications
+    from data.domain.notifications import EventKind, Relevance
+
+    payload, requester, _levels = notifications.work_order_payload(session, wo_id)
+    payload.update(event=EventKind.ROLLOUT_HALTED.value, rollout=label, reason=reason,
+                   halted=halted, actor=SCHEDULER, at=now.isoformat())  # fmt: skip
+    notifications.emit(session, EventKind.ROLLOUT_HALTED, now=now, payload=payload,
+                       actor=SCHEDULER, work_order=wo_id,
+                       audience={requester: Relevance.REQUESTER})  # fmt: skip
 
 
 def _summary(rows: Sequence[_Row]) -> str:

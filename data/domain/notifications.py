@@ -93,6 +93,7 @@ OUTCOMES = frozenset(
         EventKind.ROLLED_BACK,
         EventKind.ROLLBACK_FAILED,
         EventKind.CANCELLED,
+        EventKind.ROLLOUT_HALTED,
     }
 )
 # Kinds a user may choose (DIGEST is the vehicle of the others, not a choice).
@@ -106,8 +107,7 @@ _BY_STATUS = {
     WorkOrderStatus.ROLLBACK_FAILED: EventKind.ROLLBACK_FAILED,
     WorkOrderStatus.REJECTED: EventKind.REJECTED,
     WorkOrderStatus.CANCELLED: EventKind.CANCELLED,
-    WorkOrderStatus.HALTED: EventKind.ROLLOUT_HALTED,
-}
+}  # a halted work order says nothing itself: its rollout's halt is one event (data/rollouts)
 
 
 def work_order_events(
@@ -115,7 +115,7 @@ def work_order_events(
 ) -> list[EventKind]:
     """The events one recorded move of a work order gives (often none: a lease renewed,
     a verification started...). ``runs_later``: an Implement that set a future run time."""
-    if after is None or (after == before and action != "replan"):
+    if after is None or (after == before and action not in ("replan", "reschedule")):
         return []
     status = WorkOrderStatus(after)
     kinds: list[EventKind] = []

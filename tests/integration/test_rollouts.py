@@ -23,7 +23,14 @@ from data.domain.errors import NotFound
 from data.domain.rollout import RolloutError, RolloutState, WaveState
 from data.domain.workflow import Action, Actor, WorkOrderStatus
 from data.importer import import_paths
-from data.models import AuditEvent, Connector, Rollout, WorkOrder, WorkOrderEvent
+from data.models import (
+    AuditEvent,
+    Connector,
+    NotificationEvent,
+    Rollout,
+    WorkOrder,
+    WorkOrderEvent,
+)
 from data.rollouts import abort, after_end, may_start, resume, rollout_view
 from data.users import add_user
 from data.workorders import act, claim_due, get_work_order, history, request_push
@@ -266,6 +273,14 @@ def test_a_canary_failure_halts_the_rollout_and_its_waiting_work_orders(settings
         assert last.comment == f"rollout {label} halted: {halted.reason}"
         actions = set(db.scalars(select(AuditEvent.action).where(AuditEvent.at == failed_at)))
         assert {"rollout.halt", "workorder.halt"} <= actions
+        # One notification for the rollout's halt, not one per work order it stopped.
+        told = db.scalars(
+            select(NotificationEvent).where(NotificationEvent.kind == "rollout_halted")
+        ).all()
+        assert len(told) == 1 and told[0].work_order_id == a.id
+        said = json.loads(told[0].payload)
+        assert (said["rollout"], said["halted"], said["requester"]) == (label, 1, "olivia")
+        assert said["reason"] == halted.reason
         # c is implemented while the rollout is halted: it stops as soon as it is due
         assert act(db, c.id, Action.IMPLEMENT, actor=IVAN, now=failed_at).ok
     assert startable(settings, [b.id, c.id], later + timedelta(minutes=1)) == []
