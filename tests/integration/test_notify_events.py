@@ -23,7 +23,7 @@ from data.domain.notifications import EventKind, Mode
 from data.domain.workflow import Actor
 from data.envelopes import AgentKeys
 from data.importer import import_paths
-from data.models import Connector, NotificationDelivery, NotificationEvent
+from data.models import Connector, NotificationDelivery, NotificationEvent, VerificationResult
 from data.users import add_user
 from data.workorders import request_push
 from jobs.notify.digest import run_digests
@@ -300,3 +300,51 @@ def test_notification_jobs_are_registered_the_agents_one_with_a_broker(settings)
     scheduler = BackgroundScheduler(timezone=UTC)
     add_notification_jobs(scheduler, dataclasses.replace(settings, broker_url="amqp://b"))
     assert "notify-agents" in {j.id for j in scheduler.get_jobs()}
+
+
+# --------------------------------------------------------------------------------- drift
+
+
+def test_drift_is_told_once_when_an_endpoint_starts_serving_another(sqlite_settings, tmp_path):
+    """A real sweep against a private nginx: after a verified push, someone installs another
+    certificate behind our back; the sweep that first sees it tells, later ones do not."""
+    from jobs.verify import run_sweep
+    from tests.integration.test_verify import make_device, push_with_work_order
+    from tests.servers import make_cert_files, wait_for_fingerprint
+
+    settings = sqlite_settings
+    with session_scope(settings.database_url) as db:
+        for name in ("olivia", "wendy"):
+            add_user(db, name, "operator", "long-password", real_now())
+            outbox.set_email(db, name, f"{name}@example.org", actor="t", now=real_now())
+        outbox.set_preference(db, "wendy", EventKind.DRIFT_DETECTED, Mode.NOW, now=real_now())
+    device = make_device(settings, tmp_path)
+    try:
+        wo_id = push_with_work_order(device)
+        first = run_sweep(settings.database_url, timeout=3, settle_seconds=0)
+        assert first.summary == {"match": 1}
+        assert events(settings, EventKind.DRIFT_DETECTED) == []
+        _, _, intruder = make_cert_files(device.tls, "intruder.example", stem="site")
+        device.nginx.reload()
+        wait_for_fingerprint("127.0.0.1", device.port, intruder)
+        drifted = run_sweep(settings.database_url, timeout=3, settle_seconds=0)
+        assert drifted.endpoints[0]["drift"] is True
+        again = run_sweep(settings.database_url, timeout=3, settle_seconds=0)
+        assert again.endpoints[0]["drift"] is True
+    finally:
+        device.nginx.stop()
+    [event] = events(settings, EventKind.DRIFT_DETECTED)
+    assert event["endpoint"] == f"127.0.0.1:{device.port}"
+    assert event["served_fingerprint"] == intruder
+    assert event["certificate"]["fingerprint"] == device.new
+    assert event["connector"] == {"name": "web-local", "zone": "local"}
+    assert event["path"] == f"/certificates/{device.new}/topology"
+    assert event["work_order_id"] == wo_id
+    # wendy chose it; olivia, whose push it was, keeps the default (off).
+    assert recipients(settings, event["id"]) == {"user:wendy": "pending"}
+    with session_scope(settings.database_url) as db:
+        told_at = db.scalar(select(NotificationEvent.at).where(NotificationEvent.id == event["id"]))
+        sweep_at = db.scalar(
+            select(VerificationResult.at).where(VerificationResult.sweep_id == drifted.sweep_id)
+        )
+    assert told_at == sweep_at  # written with the result rows that mark the drift
