@@ -20,6 +20,7 @@ from data.connectors import add_connector, bind
 from data.crypto import load_vault
 from data.db import session_scope
 from data.domain.notifications import EventKind, Mode
+from data.domain.verification import ProbeOutcome
 from data.domain.workflow import Actor
 from data.envelopes import AgentKeys
 from data.importer import import_paths
@@ -348,3 +349,56 @@ def test_drift_is_told_once_when_an_endpoint_starts_serving_another(sqlite_setti
             select(VerificationResult.at).where(VerificationResult.sweep_id == drifted.sweep_id)
         )
     assert told_at == sweep_at  # written with the result rows that mark the drift
+
+
+def test_drift_memory_follows_what_endpoints_serve(people, tmp_path):
+    """The same rule on both databases, with sweeps recorded from given handshakes (the way
+    the demo's history records them): told when drift starts, not while it lasts nor after
+    a timeout, and again after the endpoint served ours in between."""
+    from jobs.probe import ProbeResult
+    from jobs.push import push_certificate
+    from jobs.verify import open_sweep, record_sweep, targets
+
+    settings = people
+    vault = load_vault(settings)
+    pushed = certificate_with_key(settings, tmp_path, "app.example")
+    with session_scope(settings.database_url) as db:
+        add_connector(db, vault, name="app-1", type_name="local", actor="t", role="admin",
+                      now=real_now(), endpoints=[{"host": "127.0.0.1", "port": 9}],
+                      settings={"profile": "test-files", "cert_path": str(tmp_path / "a.crt"),
+                                "key_path": str(tmp_path / "a.key")})  # fmt: skip
+        bind(db, "app-1", pushed, actor="t", now=real_now())
+    report = push_certificate(settings.database_url, vault, pushed, "app-1", actor="t")
+    assert report.outcome.value == "installed", report.reason
+    foreign = "ab" * 32
+    seen = {
+        "match": ProbeResult(ProbeOutcome.MATCH, "", pushed),
+        "foreign": ProbeResult(ProbeOutcome.MISMATCH, "", foreign),
+        "timeout": ProbeResult(ProbeOutcome.TIMEOUT, "no answer"),
+    }
+    t = real_now()
+    told = []
+    for step, what in enumerate(["match", "foreign", "foreign", "timeout", "foreign", "match",
+                                 "foreign"]):  # fmt: skip
+        at = t + step * timedelta(minutes=5)
+        with session_scope(settings.database_url) as db:
+            items = targets(db)
+            sweep = open_sweep(db, started=at, trigger="test", endpoints=len(items))
+            rows, _ = record_sweep(db, sweep, items, {i.endpoint_id: seen[what] for i in items},
+                                   finished=at)  # fmt: skip
+        assert [r["drift"] for r in rows] == [what == "foreign"]
+        told.append(len(events(settings, EventKind.DRIFT_DETECTED)))
+    assert told == [0, 1, 1, 1, 1, 1, 2]
+    first = events(settings, EventKind.DRIFT_DETECTED)[0]
+    assert first["endpoint"] == "127.0.0.1:9" and first["served_fingerprint"] == foreign
+    assert first["certificate"]["fingerprint"] == pushed
+    assert recipients(settings, first["id"]) == {"user:wendy": "pending"}
+
+
+def certificate_with_key(settings, tmp_path, cn: str) -> str:
+    from tests.servers import make_cert_files
+
+    cert, key, fingerprint = make_cert_files(tmp_path / "keyed", cn)
+    with session_scope(settings.database_url) as db:
+        import_paths(db, load_vault(settings), [cert, key], now=real_now(), actor="t")
+    return fingerprint
