@@ -148,7 +148,46 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         replace_existing=True,
         misfire_grace_time=5,
     )
+    add_notification_jobs(scheduler, settings)
     return scheduler
+
+
+EXPIRY_WATCH_MINUTES = 10
+AGENT_WATCH_SECONDS = 15
+DIGEST_GRACE_SECONDS = 12 * 3600
+
+
+def add_notification_jobs(scheduler: BlockingScheduler, settings: Settings) -> None:
+    """The producers of events that are not work-order moves (jobs/notify/watch.py) and
+    the daily digests (jobs/notify/digest.py)."""
+    from jobs.notify.digest import digest_catch_up, digest_job, digest_trigger
+    from jobs.notify.watch import agents_job, expiry_job
+
+    scheduler.add_job(
+        expiry_job,
+        "interval",
+        minutes=EXPIRY_WATCH_MINUTES,
+        id="notify-expiry",
+        replace_existing=True,
+        next_run_time=datetime.now(UTC),  # once at start, then every 10 minutes
+    )
+    if settings.broker_url:  # without a broker there are no agents to watch
+        scheduler.add_job(
+            agents_job,
+            "interval",
+            seconds=AGENT_WATCH_SECONDS,
+            id="notify-agents",
+            replace_existing=True,
+            misfire_grace_time=AGENT_WATCH_SECONDS,
+        )
+    scheduler.add_job(
+        digest_job,
+        digest_trigger(settings),
+        id="notify-digest",
+        replace_existing=True,
+        misfire_grace_time=DIGEST_GRACE_SECONDS,
+    )
+    scheduler.add_job(digest_catch_up, "date", id="notify-digest-catch-up", replace_existing=True)
 
 
 def refuse_without_key(settings: Settings) -> None:

@@ -133,6 +133,8 @@ def work_order_events(
 
 
 def default_mode(kind: EventKind, relevance: Relevance) -> Mode:
+    if kind is EventKind.DIGEST:  # made only for a user who put events in it: always sent
+        return Mode.NOW
     if kind is EventKind.APPROVAL_NEEDED and relevance is Relevance.MAY_ACT:
         return Mode.NOW
     if kind in OUTCOMES and relevance is Relevance.REQUESTER:
