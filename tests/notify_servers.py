@@ -189,3 +189,28 @@ class WebhookReceiver:
                     return item
             assert time.monotonic() < deadline, f"{what} never arrived"
             time.sleep(0.05)
+
+
+def _serve(port: int, log_path: str) -> None:
+    """``python -m tests.notify_servers PORT LOG``: the SMTP server in a process of its own
+    (benchmarks: it must not share the sender's interpreter), appending one line per
+    accepted message to LOG: its acceptance time and its Message-ID."""
+    import signal
+
+    server = TestSmtpServer(port).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    done = 0
+    with open(log_path, "a", buffering=1) as log:
+        while not stop.wait(0.02):
+            items = server.received()
+            for item in items[done:]:
+                log.write(f"{item.at:.6f} {item.message_id}\n")
+            done = len(items)
+    server.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _serve(int(sys.argv[1]), sys.argv[2])
