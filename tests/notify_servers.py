@@ -54,6 +54,12 @@ class _Handler:
     def __init__(self, box: TestSmtpServer):
         self.box = box
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.box.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.box.stall_seconds:
             self.box.stalled.set()
@@ -77,6 +83,7 @@ class TestSmtpServer:
         self.messages: list[Received] = []
         self.lock = threading.Lock()
         self.stall_seconds = 0.0
+        self.refuse: set[str] = set()  # recipients answered 550
         self.stalled = threading.Event()  # set when a DATA answer is being held back
         self._controller: Controller | None = None
 

@@ -369,7 +369,7 @@ def test_no_secret_in_any_message_log_or_outbox_row(
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = auth_data.login == b"mailer" and auth_data.password == mail_password.encode()
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     smtp = TestSmtpServer(authenticator=authenticator, auth_require_tls=False).start()
     settings = sqlite_settings
