@@ -259,8 +259,7 @@ def test_failed_verification_and_rollback_reach_the_webhook(sqlite_settings, smt
 # ------------------------------------------------------------------- in-process notifier
 
 
-def test_without_a_mail_server_deliveries_wait_and_say_why(sqlite_settings, tmp_path):
-    settings = sqlite_settings
+def test_without_a_mail_server_deliveries_wait_and_say_why(settings, tmp_path):
     make_people(settings, OLIVIA, RAVI)
     fingerprint = local_push_setup(settings, load_vault(settings), tmp_path)
     with session_scope(settings.database_url) as db:
@@ -273,23 +272,26 @@ def test_without_a_mail_server_deliveries_wait_and_say_why(sqlite_settings, tmp_
     assert pending.last_error == NO_MAIL_SERVER
 
 
-def test_an_address_removed_fails_for_good_and_a_refused_recipient_too(sqlite_settings, smtp,
+def test_an_address_removed_fails_for_good_and_a_refused_recipient_too(settings, smtp,
                                                                        tmp_path):  # fmt: skip
     from dataclasses import replace
 
-    settings = replace(sqlite_settings, smtp_url=smtp.url)
-    make_people(settings, OLIVIA, RAVI, Actor("rita", "reviewer"))
+    settings = replace(settings, smtp_url=smtp.url)
+    make_people(settings, OLIVIA, RAVI, Actor("rita", "reviewer"), Actor("rick", "reviewer"))
+    smtp.refuse.add(address("rick"))
     fingerprint = local_push_setup(settings, load_vault(settings), tmp_path)
     with session_scope(settings.database_url) as db:
         request_push(db, fingerprint, actor=OLIVIA, now=now())
         outbox.set_email(db, "rita", None, actor="t", now=now())
     counts = deliver_due(settings, load_vault(settings), now=now())
-    assert (counts.sent, counts.failed) == (1, 1)
+    assert (counts.sent, counts.failed, counts.retrying) == (1, 2, 0)
     with session_scope(settings.database_url) as db:
-        [failed] = outbox.outbox(db)
-    assert failed.recipient == "user:rita" and failed.state == "failed"
-    assert "rita has no e-mail address" in failed.last_error
-    assert [to(m) for m in smtp.received()] == [address("ravi")]
+        failed = {d.recipient: d for d in outbox.outbox(db)}
+    assert {r: d.state for r, d in failed.items()} == {"user:rick": "failed",
+                                                      "user:rita": "failed"}  # fmt: skip
+    assert "rita has no e-mail address" in failed["user:rita"].last_error
+    assert "refused the recipient (550)" in failed["user:rick"].last_error
+    assert [to(m) for m in smtp.received()] == [address("ravi")]  # the batch went on
 
 
 # --------------------------------------------------------------------------- weekly report
