@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_INSTANCE = Path("instance")
 MAX_UPLOAD_BYTES = 1024 * 1024
+MAIL_ATTACH_LIMIT = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,16 @@ class Settings:
     broker_url: str | None = None
     # The CA bundle that verifies an amqps:// broker's certificate; None: the system store.
     broker_ca: Path | None = None
+    # Notifications (issue 16): the mail server (smtp://host:port, smtps://user:pass@host:port
+    # or smtp+starttls://...); None: no e-mail, deliveries to users wait and say why. Kept
+    # out of repr: its password must not reach a log through a printed Settings.
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "certpush@localhost"
+    base_url: str = "http://127.0.0.1:8050"  # links in messages lead here
+    mail_attach_limit_bytes: int = MAIL_ATTACH_LIMIT  # larger weekly reports are linked
+    notify_backoff_base: float = 5.0  # a failed delivery waits 5 s, 10 s, 20 s...
+    notify_backoff_cap: float = 300.0  # ... up to 5 minutes between tries
+    notify_lease_seconds: float = 120.0  # a crashed notifier's claims come back after this
 
     @property
     def report_folder(self) -> Path:
@@ -155,6 +166,15 @@ class Settings:
             broker_ca=(
                 Path(env["CERTPUSH_BROKER_CA"]).resolve() if env.get("CERTPUSH_BROKER_CA") else None
             ),
+            smtp_url=env.get("CERTPUSH_SMTP_URL", "").strip() or None,
+            mail_from=env.get("CERTPUSH_MAIL_FROM", "").strip() or "certpush@localhost",
+            base_url=(env.get("CERTPUSH_BASE_URL", "").strip() or "http://127.0.0.1:8050").rstrip(
+                "/"
+            ),
+            mail_attach_limit_bytes=int(env.get("CERTPUSH_MAIL_ATTACH_LIMIT", MAIL_ATTACH_LIMIT)),
+            notify_backoff_base=float(env.get("CERTPUSH_NOTIFY_BACKOFF_BASE", 5)),
+            notify_backoff_cap=float(env.get("CERTPUSH_NOTIFY_BACKOFF_CAP", 300)),
+            notify_lease_seconds=float(env.get("CERTPUSH_NOTIFY_LEASE", 120)),
             verify_processes=(
                 int(env["CERTPUSH_VERIFY_PROCESSES"])
                 if env.get("CERTPUSH_VERIFY_PROCESSES")

@@ -576,11 +576,18 @@ def mark_sent(session: Session, delivery_id: int, *, now: datetime) -> None:
 
 
 def mark_failed(
-    session: Session, delivery_id: int, error: str, *, now: datetime, permanent: bool = False
+    session: Session,
+    delivery_id: int,
+    error: str,
+    *,
+    now: datetime,
+    permanent: bool = False,
+    backoff_base: float = 5.0,
+    backoff_cap: float = 300.0,
 ) -> str:
     """Record a failed try: due again after the backoff, or "failed" for good after
     MAX_ATTEMPTS (or at once when ``permanent``: no address, channel gone). Returns the
-    new state."""
+    new state. ``backoff_base``/``backoff_cap``: seconds (CERTPUSH_NOTIFY_BACKOFF_*)."""
     row = session.get(NotificationDelivery, delivery_id)
     if row is None:
         return "gone"
@@ -591,7 +598,7 @@ def mark_failed(
         row.state = "failed"
     else:
         row.state = "pending"
-        row.next_attempt_at = now + backoff(row.attempts)
+        row.next_attempt_at = now + backoff(row.attempts, backoff_base, backoff_cap)
     return row.state
 
 

@@ -1,7 +1,8 @@
 """The one scheduler process: APScheduler with a persistent SQLAlchemy job store.
 
 It carries out tasks the web process queued (connection tests, pushes), runs the
-verification sweeps and the weekly report, and keeps a heartbeat in its log.
+verification sweeps and the weekly report, delivers the notification outbox, and keeps a
+heartbeat in its log.
 It does not start without a master key (it never makes one: ``certpush keys generate``).
 Exactly one of these runs: gunicorn workers never start a scheduler (see STACK.md).
 """
@@ -23,6 +24,7 @@ from data.db import engine_for
 from data.domain.errors import CertpushError
 from data.domain.periods import zone
 from data.profiles import load_book
+from jobs.notify.notifier import notify_job
 from jobs.plan_checks import preflight_pending, refresh_open_plans
 from jobs.probe_shards import warm_up
 from jobs.tasks import drain_tasks
@@ -35,6 +37,7 @@ HEARTBEAT_SECONDS = 60
 PLAN_REFRESH_SECONDS = 30  # a changed profile file voids approvals within this
 TASK_POLL_SECONDS = 1
 WORK_ORDER_POLL_SECONDS = 0.5
+NOTIFY_POLL_SECONDS = 2  # the outbox is delivered within seconds of its event
 WEEKLY_REPORT_GRACE_SECONDS = 12 * 3600
 
 
@@ -137,6 +140,14 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         "interval",
         seconds=TASK_POLL_SECONDS,
         id="preflight",
+        replace_existing=True,
+        misfire_grace_time=5,
+    )
+    scheduler.add_job(
+        notify_job,
+        "interval",
+        seconds=NOTIFY_POLL_SECONDS,
+        id="notify",
         replace_existing=True,
         misfire_grace_time=5,
     )
