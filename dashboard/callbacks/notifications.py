@@ -189,11 +189,11 @@ def add_channel(name: str, url: str, events: list[str]) -> tuple[Any, ...]:
     the secret does not stay in the page."""
     try:
         user = _admin("adding a notification channel")
-    except AuthError as exc:
-        return str(exc), "danger", True, "", no_update, no_update
     except PermissionDenied as exc:
         _refused("notify.channel.add", name, exc)
         return f"Refused: {exc}.", "danger", True, "", no_update, no_update
+    except AuthError as exc:
+        return str(exc), "danger", True, "", no_update, no_update
     try:
         with session_scope(settings().database_url) as db:
             info = service.add_channel(db, load_vault(settings()), name=name.strip(), url=url,
@@ -222,11 +222,11 @@ def remove_clicked(clicks: list[int | None]) -> tuple[Any, ...]:
 def remove_channel(name: str) -> tuple[Any, ...]:
     try:
         user = _admin("removing a notification channel")
-    except AuthError as exc:
-        return str(exc), "danger", True, no_update
     except PermissionDenied as exc:
         _refused("notify.channel.remove", name, exc)
         return f"Refused: {exc}.", "danger", True, no_update
+    except AuthError as exc:
+        return str(exc), "danger", True, no_update
     try:
         with session_scope(settings().database_url) as db:
             service.remove_channel(db, name, actor=user.username, role=user.role.value,
@@ -255,11 +255,11 @@ def queue_test(name: str) -> tuple[Any, ...]:
     """Ask the scheduler to send a test message to ``name``; the poll shows its answer."""
     try:
         user = _admin("testing a notification channel")
-    except AuthError as exc:
-        return str(exc), "danger", True, None, True, 0
     except PermissionDenied as exc:
         _refused("notify.channel.test", name, exc)
         return f"Refused: {exc}.", "danger", True, None, True, 0
+    except AuthError as exc:
+        return str(exc), "danger", True, None, True, 0
     try:
         with session_scope(settings().database_url) as db:
             task_id = service.queue_channel_test(db, name, actor=user.username,
