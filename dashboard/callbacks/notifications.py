@@ -56,11 +56,11 @@ def _refused(action: str, target: str, exc: Exception) -> None:
     Output(ids.NOTIFY_EMAIL, "value"),
     Output(ids.NOTIFY_PREFS, "children"),
     Output(ids.NOTIFY_ADMIN, "hidden"),
-    Input(ids.NOTIFY_REFRESH, "data"),
     Input(ids.URL, "pathname"),
 )
-def my_settings(_refresh: Any, _path: str | None) -> tuple[Any, ...]:
-    """The user's address and choices; the admin section is revealed to admins only."""
+def my_settings(_path: str | None) -> tuple[Any, ...]:
+    """The user's address and choices; the admin section is revealed to admins only.
+    Saving one of them answers with it alone, so the other's unsaved edits stay."""
     try:
         user = acting_user()
     except AuthError as exc:
@@ -72,11 +72,18 @@ def my_settings(_refresh: Any, _path: str | None) -> tuple[Any, ...]:
     return address or "", preference_table(found, defaults), user.role is not Role.ADMIN
 
 
+def _my_choices(username: str) -> Any:
+    with session_scope(settings().database_url) as db:
+        found = service.preferences(db, username)
+        defaults = service.default_modes(db, username)
+    return preference_table(found, defaults)
+
+
 @callback(
     Output(ids.NOTIFY_MESSAGE, "children", allow_duplicate=True),
     Output(ids.NOTIFY_MESSAGE, "color", allow_duplicate=True),
     Output(ids.NOTIFY_MESSAGE, "is_open", allow_duplicate=True),
-    Output(ids.NOTIFY_REFRESH, "data", allow_duplicate=True),
+    Output(ids.NOTIFY_EMAIL, "value", allow_duplicate=True),
     Input(ids.NOTIFY_EMAIL_SAVE, "n_clicks"),
     State(ids.NOTIFY_EMAIL, "value"),
     prevent_initial_call=True,
@@ -94,14 +101,14 @@ def save_email(clicks: int | None, address: str | None) -> tuple[Any, ...]:
     except CertpushError as exc:
         return str(exc), "danger", True, no_update
     said = f"Your address is {found}." if found else "You have no e-mail address any more."
-    return said, "success", True, {"email": found}
+    return said, "success", True, found or ""
 
 
 @callback(
     Output(ids.NOTIFY_MESSAGE, "children", allow_duplicate=True),
     Output(ids.NOTIFY_MESSAGE, "color", allow_duplicate=True),
     Output(ids.NOTIFY_MESSAGE, "is_open", allow_duplicate=True),
-    Output(ids.NOTIFY_REFRESH, "data", allow_duplicate=True),
+    Output(ids.NOTIFY_PREFS, "children", allow_duplicate=True),
     Input(ids.NOTIFY_PREFS_SAVE, "n_clicks"),
     State(ids.notify_pref(ALL), "value"),
     State(ids.notify_pref(ALL), "id"),
@@ -134,7 +141,7 @@ def save_choices(chosen: dict[str, str]) -> tuple[Any, ...]:
         return str(exc), "danger", True, no_update
     if not changed:
         return "Nothing changed.", "secondary", True, no_update
-    return f"Saved ({'; '.join(changed)}).", "success", True, {"choices": changed}
+    return f"Saved ({'; '.join(changed)}).", "success", True, _my_choices(user.username)
 
 
 # ----------------------------------------------------------------------------- admins

@@ -45,6 +45,24 @@ def refusals(settings, action: str) -> list[AuditEvent]:
         return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
+def chosen_in(component) -> dict[str, str]:
+    """Kind -> the value of its select, in a rendered choices table."""
+    found = {}
+
+    def walk(node) -> None:
+        if isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+        elif hasattr(node, "to_plotly_json"):
+            ident = getattr(node, "id", None)
+            if isinstance(ident, dict) and ident.get("type") == "notify-pref":
+                found[ident["kind"]] = node.value
+            walk(getattr(node, "children", None))
+
+    walk(component)
+    return found
+
+
 def test_each_user_sets_their_own_address_and_choices(web, sqlite_settings):
     from dashboard.callbacks.notifications import my_settings, save_choices, save_email
 
@@ -52,17 +70,23 @@ def test_each_user_sets_their_own_address_and_choices(web, sqlite_settings):
         said, colour, *_ = save_email(1, "someone@example.org")
         assert colour == "danger" and "log in" in said
     with ActingAs(web, "ravi", PASSWORD):
-        email, table, admin_hidden = my_settings(None, "/notifications")
+        email, table, admin_hidden = my_settings("/notifications")
         assert email == "" and admin_hidden is True
+        assert set(chosen_in(table).values()) == {"default"} and len(chosen_in(table)) == 18
         text = component_text(table)
         assert "Approval needed" in text and "default (as it happens)" in text  # a reviewer
         said, colour, *_ = save_email(1, "Ravi <ravi@example.org>")
         assert colour == "danger" and "is not an e-mail address" in said
-        said, colour, _open, refresh = save_email(1, " ravi@example.org ")
-        assert colour == "success" and refresh == {"email": "ravi@example.org"}
-        assert my_settings(None, "/notifications")[0] == "ravi@example.org"
-        said, colour, *_ = save_choices({"approval_needed": "digest", "failed": "off"})
+        said, colour, _open, field = save_email(1, " ravi@example.org ")
+        assert colour == "success" and field == "ravi@example.org"
+        assert my_settings("/notifications")[0] == "ravi@example.org"
+        said, colour, _open, table = save_choices({"approval_needed": "digest", "failed": "off"})
         assert colour == "success" and "approval_needed: digest" in said
+        assert chosen_in(table) == {
+            **chosen_in(table),
+            "approval_needed": "digest",
+            "failed": "off",
+        }
         said, colour, *_ = save_choices({"approval_needed": "digest", "failed": "off"})
         assert colour == "secondary" and "Nothing changed" in said
         said, colour, *_ = save_choices({"nope": "now"})
@@ -119,7 +143,7 @@ def test_only_admins_handle_channels_and_the_url_never_reaches_the_page(
             assert db.scalar(select(NotifyChannel.id)) is None
 
         with ActingAs(web, "adam", PASSWORD):
-            assert my_settings(None, "/notifications")[2] is False  # the admin section shows
+            assert my_settings("/notifications")[2] is False  # the admin section shows
             said, colour, *_ = add_channel("ops", "not a url", [])
             assert colour == "danger" and "Apprise URL" in said
             said, colour, _open, url_field, name_field, refresh = add_channel(
