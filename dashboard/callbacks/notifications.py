@@ -176,6 +176,7 @@ _CHANNEL_MESSAGE = (
     *_CHANNEL_MESSAGE,
     Output(ids.NOTIFY_CHANNEL_URL, "value"),
     Output(ids.NOTIFY_CHANNEL_NAME, "value"),
+    Output(ids.NOTIFY_CHANNEL_EVENTS, "value"),
     Output(ids.NOTIFY_REFRESH, "data", allow_duplicate=True),
     Input(ids.NOTIFY_CHANNEL_ADD, "n_clicks"),
     State(ids.NOTIFY_CHANNEL_NAME, "value"),
@@ -187,29 +188,29 @@ def add_channel_clicked(
     clicks: int | None, name: str | None, url: str | None, events: list[str] | None
 ) -> tuple[Any, ...]:
     if not clicks:
-        return (no_update,) * 6
+        return (no_update,) * 7
     return add_channel(name or "", url or "", events or [])
 
 
 def add_channel(name: str, url: str, events: list[str]) -> tuple[Any, ...]:
     """Add a channel as the logged-in admin. The URL field is emptied whatever happens:
-    the secret does not stay in the page."""
+    the secret does not stay in the page. Added, the form starts afresh."""
     try:
         user = _admin("adding a notification channel")
     except PermissionDenied as exc:
         _refused("notify.channel.add", name, exc)
-        return f"Refused: {exc}.", "danger", True, "", no_update, no_update
+        return f"Refused: {exc}.", "danger", True, "", no_update, no_update, no_update
     except AuthError as exc:
-        return str(exc), "danger", True, "", no_update, no_update
+        return str(exc), "danger", True, "", no_update, no_update, no_update
     try:
         with session_scope(settings().database_url) as db:
             info = service.add_channel(db, load_vault(settings()), name=name.strip(), url=url,
                                        events=events or "all", actor=user.username,
                                        role=user.role.value, now=now())  # fmt: skip
     except CertpushError as exc:
-        return str(exc), "danger", True, "", no_update, no_update
+        return str(exc), "danger", True, "", no_update, no_update, no_update
     said = f"Channel {info.name} ({info.scheme}) added; its URL is sealed and not shown again."
-    return said, "success", True, "", "", {"channel": info.name}
+    return said, "success", True, "", "", [], {"channel": info.name}
 
 
 @callback(

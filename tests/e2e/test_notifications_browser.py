@@ -86,6 +86,7 @@ def test_ntfb001_a_user_chooses_an_admin_adds_tests_and_removes_a_channel(browse
             row = page.locator("#notify-channels tr", has_text=CHANNEL)
             expect(row).to_contain_text("failed_verification, rolled_back")
             expect(page.locator("#notify-channel-url")).to_have_value("")
+            expect(page.get_by_label("Rolled back", exact=True)).not_to_be_checked()
             assert SECRET not in page.content() and f":{hook.port}/" not in page.content()
 
             row.get_by_role("button", name="Test").click()  # the scheduler sends it

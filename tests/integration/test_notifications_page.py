@@ -131,7 +131,9 @@ def test_only_admins_handle_channels_and_the_url_never_reaches_the_page(
         with ActingAs(web, "olivia", PASSWORD):  # the page hides it all; she forges calls
             channels, outbox = admin_tables(None, "/notifications")
             assert "admins only" in channels and outbox is None
-            said, colour, _open, url_field, _name, refresh = add_channel("ops", url, ["failed"])
+            said, colour, _open, url_field, _name, _events, refresh = add_channel(
+                "ops", url, ["failed"]
+            )
             assert colour == "danger" and said.startswith("Refused") and "admins only" in said
             assert url_field == ""  # the URL field is emptied even then
             assert queue_test("ops")[0].startswith("Refused")
@@ -146,10 +148,10 @@ def test_only_admins_handle_channels_and_the_url_never_reaches_the_page(
             assert my_settings("/notifications")[2] is False  # the admin section shows
             said, colour, *_ = add_channel("ops", "not a url", [])
             assert colour == "danger" and "Apprise URL" in said
-            said, colour, _open, url_field, name_field, refresh = add_channel(
+            said, colour, _open, url_field, name_field, events, refresh = add_channel(
                 "ops", url, ["failed", "rolled_back"]
             )
-            assert colour == "success" and url_field == "" and name_field == ""
+            assert colour == "success" and url_field == "" and name_field == "" and events == []
             assert refresh == {"channel": "ops"} and SECRET not in said
             channels, outbox = admin_tables(refresh, "/notifications")
             text = component_text(channels)
