@@ -371,9 +371,14 @@ def change_preference(
     """``set_preference`` as ``actor`` asks it (own choices, or anyone's for an admin),
     audited; returns the choice now in force (the default again after ``default``)."""
     _own_or_admin(username, actor, role, "changing the notification choices")
-    set_preference(session, username, kind, mode, now=now)
+    wanted = parse_kinds([str(kind)])[0]
+    if wanted not in CHOOSABLE:
+        raise NotifyError(
+            f"{wanted.value} is what carries the events chosen 'digest', not a choice itself"
+        )
+    set_preference(session, username, wanted, mode, now=now)
     session.flush()
-    chosen = next(p for p in preferences(session, username) if p.kind.value == str(kind))
+    chosen = next(p for p in preferences(session, username) if p.kind is wanted)
     audit.record(
         session,
         actor=actor,

@@ -12,6 +12,7 @@ from data.crypto import Vault
 from data.db import engine_for, session_scope
 from data.domain.connector_specs import EndpointSpec
 from data.domain.errors import CertpushError, SealedValueError
+from data.notifications import CHANNEL_TEST_TASK
 from data.sealed import record_open_failure
 from data.tasks import TASK_SECRET_CONTEXT, claim_next, finish_task, open_task_secret
 from jobs.connectors.registry import connector_class
@@ -95,7 +96,7 @@ HANDLERS: dict[str, Callable[[Vault, dict[str, Any]], dict[str, Any]]] = {
     "connector.test": _test_connection,
     "connector.test.stored": _test_stored,
     "verify": _verify_now,
-    "notify.channel.test": _test_channel,
+    CHANNEL_TEST_TASK: _test_channel,
 }
 
 

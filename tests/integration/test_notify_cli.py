@@ -125,6 +125,8 @@ def test_users_change_only_their_own_choices_and_address(cli):
     assert admin.returncode == 0, admin.stderr
     unknown = cli("notify", "prefs", "set", "fialed", "now", "--as", "olivia")
     assert unknown.returncode == 1 and "unknown event 'fialed'" in unknown.stderr
+    vehicle = cli("notify", "prefs", "set", "digest", "off", "--as", "olivia")
+    assert vehicle.returncode == 1 and "not a choice itself" in vehicle.stderr
     bad_mode = cli("notify", "prefs", "set", "failed", "sometimes", "--as", "olivia")
     assert bad_mode.returncode == 1 and "use now, digest, off or default" in bad_mode.stderr
 
