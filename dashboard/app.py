@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Dash:
         client_certificates,
         connectors,
         import_upload,
+        notifications,
         reports,
         rollouts,
         shell,

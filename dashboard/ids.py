@@ -224,3 +224,38 @@ AGENTS_DECIDE = "agents-decide"  # pattern: {"type": AGENTS_DECIDE, "agent": nam
 
 def agent_decision(name: str, verb: str) -> dict:
     return {"type": AGENTS_DECIDE, "agent": name, "to": verb}
+
+
+# Notifications page (each user's address and choices; admins' channels and the outbox)
+NAV_NOTIFICATIONS = "nav-notifications"
+NOTIFY_EMAIL = "notify-email"
+NOTIFY_EMAIL_SAVE = "notify-email-save-btn"
+NOTIFY_PREFS = "notify-prefs"
+NOTIFY_PREF = "notify-pref"  # pattern: {"type": NOTIFY_PREF, "kind": kind}
+NOTIFY_PREFS_SAVE = "notify-prefs-save-btn"
+NOTIFY_MESSAGE = "notify-message"
+NOTIFY_REFRESH = "notify-refresh"
+NOTIFY_ADMIN = "notify-admin"
+NOTIFY_CHANNEL_NAME = "notify-channel-name"
+NOTIFY_CHANNEL_URL = "notify-channel-url"
+NOTIFY_CHANNEL_EVENTS = "notify-channel-events"
+NOTIFY_CHANNEL_ADD = "notify-channel-add-btn"
+NOTIFY_CHANNELS = "notify-channels"
+NOTIFY_CHANNEL_MESSAGE = "notify-channel-message"
+NOTIFY_CHANNEL_TEST = "notify-channel-test"  # pattern: {"type": ..., "channel": name}
+NOTIFY_CHANNEL_REMOVE = "notify-channel-remove"  # pattern: {"type": ..., "channel": name}
+NOTIFY_TEST_TASK = "notify-test-task"
+NOTIFY_TEST_POLL = "notify-test-poll"
+NOTIFY_OUTBOX = "notify-outbox"
+
+
+def notify_pref(kind: str) -> dict:
+    return {"type": NOTIFY_PREF, "kind": kind}
+
+
+def notify_channel_test(name: str) -> dict:
+    return {"type": NOTIFY_CHANNEL_TEST, "channel": name}
+
+
+def notify_channel_remove(name: str) -> dict:
+    return {"type": NOTIFY_CHANNEL_REMOVE, "channel": name}

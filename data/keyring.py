@@ -1,8 +1,9 @@
 """Which master key seals what, and moving every sealed value to the current key.
 
-Three kinds of value are sealed: private keys (``private_keys.sealed_pkcs8``, bound to
+Four kinds of value are sealed: private keys (``private_keys.sealed_pkcs8``, bound to
 ``private_key:<spki>``), connector secrets (``connectors.sealed_secret``, bound to
-``connector-secret:<id>``) and the secrets inside queued tasks' payloads
+``connector-secret:<id>``), notification channels' URLs (``notify_channels.sealed_url``,
+bound to ``notify-channel:<name>``) and the secrets inside queued tasks' payloads
 (``tasks.payload["sealed_secret"]``, bound to ``task-secret``). Each blob names the key
 that sealed it (data/crypto.py), so "what is left to rotate" is a query and a rotation
 keeps no progress of its own: every batch re-seals the next values not yet under the
@@ -33,12 +34,14 @@ from data.connectors import secret_context
 from data.crypto import ENV_SOURCE, Vault, keyring_source, parse_keyring, write_keyring_file
 from data.db import session_scope
 from data.domain.errors import ConfigError, NotFound, SealedValueError
-from data.models import Connector, PrivateKey, Task
+from data.models import Connector, NotifyChannel, PrivateKey, Task
+from data.notifications import channel_context
 from data.sealed import OPEN_FAILED, open_failure_detail, private_key_context
 from data.tasks import QUEUED, RUNNING, TASK_SECRET_CONTEXT
 
 DEFAULT_BATCH = 500
 PRIVATE_KEYS, CONNECTOR_SECRETS, TASK_SECRETS = "private_keys", "connector_secrets", "task_secrets"
+NOTIFY_CHANNELS = "notify_channels"
 _TASK_FIELD = "sealed_secret"
 
 
@@ -184,6 +187,10 @@ KINDS: tuple[SealedKind, ...] = (
                 context=lambda r: secret_context(r.id),
                 target=lambda r: f"connector {r.name}",
                 extra=(Connector.name,)),
+    _ColumnKind(NOTIFY_CHANNELS, NotifyChannel, NotifyChannel.sealed_url,
+                context=lambda r: channel_context(r.name),
+                target=lambda r: f"notification channel {r.name}",
+                extra=(NotifyChannel.name,)),
     _TaskKind(),
 )  # fmt: skip
 

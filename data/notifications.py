@@ -10,7 +10,7 @@ sends anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from data import audit
 from data.crypto import Vault
-from data.domain.errors import NotFound
+from data.domain.errors import CertpushError, NotFound, PermissionDenied
 from data.domain.notifications import (
     CHOOSABLE,
     MAX_ATTEMPTS,
@@ -52,6 +52,7 @@ from data.models import (
     WorkOrderEvent,
 )
 from data.sealed import open_sealed
+from data.tasks import queue_task
 
 USER = "user:"
 CHANNEL = "channel:"
@@ -283,20 +284,30 @@ def preferences(session: Session, username: str) -> list[Preference]:
         )
     }
     found = []
+    defaults = default_modes(session, username)
     for kind in CHOOSABLE:
         if kind.value in chosen:
             found.append(Preference(kind, chosen[kind.value], True))
             continue
+        found.append(Preference(kind, defaults[kind.value], False))
+    return found
+
+
+def default_modes(session: Session, username: str) -> dict[str, Mode]:
+    """Kind -> the mode ``username`` has without a choice (what "default" means for them:
+    shown beside their choice)."""
+    user = _user(session, username)
+    acting = user.role in _acting_roles(session)
+    modes = {}
+    for kind in CHOOSABLE:
         relevance = {
-            EventKind.APPROVAL_NEEDED: Relevance.MAY_ACT,
+            EventKind.APPROVAL_NEEDED: Relevance.MAY_ACT if acting else Relevance.NONE,
             EventKind.WEEKLY_REPORT: Relevance.MANAGER
             if user.role == Role.MANAGER.value
             else Relevance.NONE,
         }.get(kind, Relevance.REQUESTER)
-        if kind is EventKind.APPROVAL_NEEDED and user.role not in _acting_roles(session):
-            relevance = Relevance.NONE
-        found.append(Preference(kind, choose_mode(kind, None, relevance), False))
-    return found
+        modes[kind.value] = choose_mode(kind, None, relevance)
+    return modes
 
 
 def _acting_roles(session: Session) -> set[str]:
@@ -328,6 +339,56 @@ def set_preference(
         session.add(NotificationPref(user_id=user.id, kind=kind.value, mode=mode.value))
     else:
         existing.mode = mode.value
+
+
+def _own_or_admin(username: str, actor: str, role: str, what: str) -> None:
+    """Users change their own address and choices; admins anyone's."""
+    if actor != username and role != Role.ADMIN.value:
+        raise PermissionDenied(
+            f"{what} of {username}: users change their own only (admins anyone's)"
+        )
+
+
+def change_email(
+    session: Session, username: str, email: str | None, *, actor: str, role: str, now: datetime
+) -> str | None:
+    """``set_email`` as ``actor`` (with ``role``) asks it: their own, or anyone's for an
+    admin. An empty address removes it (then nothing reaches them by e-mail)."""
+    _own_or_admin(username, actor, role, "changing the e-mail address")
+    return set_email(session, username, email or None, actor=actor, now=now)
+
+
+def change_preference(
+    session: Session,
+    username: str,
+    kind: EventKind | str,
+    mode: Mode | str,
+    *,
+    actor: str,
+    role: str,
+    now: datetime,
+) -> Preference:
+    """``set_preference`` as ``actor`` asks it (own choices, or anyone's for an admin),
+    audited; returns the choice now in force (the default again after ``default``)."""
+    _own_or_admin(username, actor, role, "changing the notification choices")
+    wanted = parse_kinds([str(kind)])[0]
+    if wanted not in CHOOSABLE:
+        raise NotifyError(
+            f"{wanted.value} is what carries the events chosen 'digest', not a choice itself"
+        )
+    set_preference(session, username, wanted, mode, now=now)
+    session.flush()
+    chosen = next(p for p in preferences(session, username) if p.kind is wanted)
+    audit.record(
+        session,
+        actor=actor,
+        action="notify.preference",
+        now=now,
+        target=username,
+        detail=f"{chosen.kind.value}: {chosen.mode.value}"
+        + ("" if chosen.chosen else " (default)"),
+    )
+    return chosen
 
 
 def _user(session: Session, username: str) -> User:
@@ -450,6 +511,78 @@ def open_channel_url(session: Session, vault: Vault, name: str) -> str:
         target=f"channel {name}",
         actor="notifier",
     ).decode()
+
+
+@dataclass(frozen=True)
+class ChannelTry:
+    """What a test message to a channel came to (the reason never holds the URL)."""
+
+    name: str
+    ok: bool
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.name, "ok": self.ok, "message": self.message}
+
+
+CHANNEL_TEST_TASK = "notify.channel.test"
+
+
+def try_channel(
+    session: Session,
+    vault: Vault,
+    name: str,
+    *,
+    actor: str,
+    role: str,
+    now: datetime,
+    send: Callable[[str, str, str], None],
+) -> ChannelTry:
+    """Send a test message to channel ``name`` now (admins only) through ``send(url,
+    title, body)`` (jobs/notify/channels.send_channel in the CLI and the scheduler), and
+    audit the outcome. A failure is the answer, not an error: its reason is shown as is,
+    with the URL blanked out should a sender ever echo it."""
+    _require_admin(role, "testing a notification channel")
+    url = open_channel_url(session, vault, name)
+    title = "certpush: test message"
+    body = (
+        f"A test of the notification channel {name}, sent by {actor} at {now:%Y-%m-%d %H:%M} UTC."
+    )
+    try:
+        send(url, title, body)
+        result = ChannelTry(name, True, f"channel {name} accepted the test message")
+    except CertpushError as exc:
+        result = ChannelTry(name, False, f"channel {name}: {_without(str(exc), url)}")
+    except Exception as exc:  # a sender's bug is still an answer, never a traceback
+        result = ChannelTry(name, False, f"channel {name}: {type(exc).__name__}")
+    audit.record(
+        session,
+        actor=actor,
+        action="notify.channel.test",
+        now=now,
+        target=name,
+        detail="delivered" if result.ok else f"failed: {result.message}"[:500],
+    )
+    return result
+
+
+def _without(text: str, url: str) -> str:
+    return text.replace(url, "<the channel's URL>") if url else text
+
+
+def queue_channel_test(session: Session, name: str, *, actor: str, role: str, now: datetime) -> int:
+    """The web process's Test button: the scheduler sends (the web process never opens a
+    channel's URL); returns the task id to poll (data/tasks.py)."""
+    _require_admin(role, "testing a notification channel")
+    if session.scalar(select(NotifyChannel.id).where(NotifyChannel.name == name)) is None:
+        raise NotFound(f"no notification channel named {name!r}")
+    return queue_task(session, CHANNEL_TEST_TASK, {"name": name, "actor": actor}, actor=actor,
+                      now=now)  # fmt: skip
+
+
+def role_of(session: Session, username: str) -> str | None:
+    """An active user's role now (a task carried out later checks it again)."""
+    return session.scalar(select(User.role).where(User.username == username, User.active.is_(True)))
 
 
 def _channel_info(row: NotifyChannel) -> ChannelInfo:

@@ -12,6 +12,7 @@ from data.crypto import Vault
 from data.db import engine_for, session_scope
 from data.domain.connector_specs import EndpointSpec
 from data.domain.errors import CertpushError, SealedValueError
+from data.notifications import CHANNEL_TEST_TASK
 from data.sealed import record_open_failure
 from data.tasks import TASK_SECRET_CONTEXT, claim_next, finish_task, open_task_secret
 from jobs.connectors.registry import connector_class
@@ -75,10 +76,28 @@ def _verify_now(_vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _test_channel(vault: Vault, payload: dict[str, Any]) -> dict[str, Any]:
+    """The Notifications page's Test button: the channel's URL is opened here, in the
+    scheduler, and the requester's role is checked again (it may have changed since)."""
+    from data.notifications import role_of, try_channel
+    from jobs.notify.channels import send_channel
+
+    settings = Settings.from_env()
+    actor = str(payload.get("actor", ""))
+    with session_scope(settings.database_url) as session:
+        result = try_channel(
+            session, vault, str(payload["name"]), actor=actor,
+            role=role_of(session, actor) or "", now=datetime.now(UTC),
+            send=lambda url, title, body: send_channel(url, title=title, body=body),
+        )  # fmt: skip
+    return result.to_json()
+
+
 HANDLERS: dict[str, Callable[[Vault, dict[str, Any]], dict[str, Any]]] = {
     "connector.test": _test_connection,
     "connector.test.stored": _test_stored,
     "verify": _verify_now,
+    CHANNEL_TEST_TASK: _test_channel,
 }
 
 

@@ -67,6 +67,11 @@ def navbar(csrf: str = "") -> dbc.Navbar:
                             dbc.NavLink("Work orders", href="/workorders", id=ids.NAV_WORKORDERS)
                         ),
                         dbc.NavItem(dbc.NavLink("Agents", href="/agents", id=ids.NAV_AGENTS)),
+                        dbc.NavItem(
+                            dbc.NavLink(
+                                "Notifications", href="/notifications", id=ids.NAV_NOTIFICATIONS
+                            )
+                        ),
                         # Shown to admins and managers by a callback; the page checks again.
                         dbc.NavItem(
                             dbc.NavLink("Audit trail", href="/audit", id=ids.NAV_AUDIT),

@@ -30,6 +30,7 @@ from jobs.cli import (
     demo,
     evidence,
     keys,
+    notify,
     policy,
     profiles,
     push,
@@ -74,6 +75,7 @@ NOUNS: dict[str, typer.Typer] = {
     "profiles": profiles.app,
     "audit": audit.app,
     "agents": agents.app,
+    "notify": notify.app,
 }
 for _name, _noun in NOUNS.items():
     app.add_typer(_noun, name=_name)

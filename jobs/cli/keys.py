@@ -116,7 +116,8 @@ def keys_rotate(
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
 ) -> None:
     """Make a new key current (the old ones stay, to open) and re-seal every private key,
-    connector secret and queued task secret with it, batch by batch. Interrupted, run it
+    connector secret, notification channel URL and queued task secret with it, batch by
+    batch. Interrupted, run it
     again: while values are left under older keys it finishes moving them (no new key).
     Exit 1 when a value would not open (each is listed and audited)."""
     import os

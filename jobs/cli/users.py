@@ -28,9 +28,14 @@ def users_add(
             help="A service user: no password, never logs in; acts through API tokens only.",
         ),
     ] = False,
+    email: Annotated[
+        str | None,
+        typer.Option("--email", help="Where their notifications go (name@example.org)."),
+    ] = None,
 ) -> None:
     """Add a user with a role. The password is read from stdin or prompted, never an argument."""
     from data.db import session_scope
+    from data.notifications import set_email
     from data.users import add_user
 
     settings = Settings.from_env()
@@ -48,10 +53,13 @@ def users_add(
             user = add_user(
                 session, name, role, password, utc_now(), actor=shell_actor(), service=service
             )
+            if email:
+                set_email(session, user.username, email, actor=shell_actor(), now=utc_now())
     except (CertpushError, ValueError) as exc:
         raise fail(str(exc)) from None
     kind = "service user" if service else "user"
-    typer.echo(f"added {kind} {user.username} with role {user.role.value}")
+    reached = f", e-mail {email.strip()}" if email else ""
+    typer.echo(f"added {kind} {user.username} with role {user.role.value}{reached}")
     if service:
         typer.echo(f"it acts through API tokens: certpush tokens create --user {user.username}")
 
@@ -145,3 +153,19 @@ def users_sign_out(name: Annotated[str, typer.Argument()], as_user: AsUser = Non
     from data.user_admin import sign_out
 
     _change(as_user, lambda s, a, r: sign_out(s, name, actor=a, role=r, now=utc_now()))
+
+
+@app.command("set-email")
+def users_set_email(
+    name: Annotated[str, typer.Argument()],
+    address: Annotated[str, typer.Argument(help="name@example.org, or '' to remove it.")],
+    as_user: AsUser = None,
+) -> None:
+    """Set where a user's notifications go (their own with --as; anyone's for an admin)."""
+    from data.notifications import change_email
+
+    def change(session, actor, role):
+        found = change_email(session, name, address, actor=actor, role=role, now=utc_now())
+        return f"{name}: e-mail {found}" if found else f"{name}: no e-mail address any more"
+
+    _change(as_user, change)

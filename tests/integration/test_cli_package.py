@@ -21,7 +21,7 @@ from jobs.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 NOUNS = (
     "db", "certs", "users", "tokens", "keys", "connectors", "push", "workorders", "rollouts",
-    "policy", "profiles", "audit", "agents",
+    "policy", "profiles", "audit", "agents", "notify",
 )  # fmt: skip
 TOP_LEVEL = (
     "import", "demo", "serve", "verify", "report", "report-weekly", "scheduler", "evidence",
