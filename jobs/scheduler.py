@@ -224,7 +224,16 @@ def main() -> None:
         log.error("device profiles: %s; the last good profiles stay in force", book.error)
     warm_up(settings.verify_processes)  # sweeps then start their probing workers at once
     scheduler = build_scheduler(settings)
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+
+    def stop(*_: object) -> None:
+        from apscheduler.schedulers import SchedulerNotRunningError
+
+        try:
+            scheduler.shutdown(wait=False)
+        except SchedulerNotRunningError:  # asked to stop before it started: just leave
+            raise SystemExit(0) from None
+
+    signal.signal(signal.SIGTERM, stop)
     log.info("scheduler starting")
     heartbeat()
     scheduler.start()
