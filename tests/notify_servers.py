@@ -1,5 +1,5 @@
-"""Real receivers for notification tests, on 127.0.0.1 only: an SMTP server (aiosmtpd)
-and a webhook receiver (http.server), each recording what arrives.
+"""A real SMTP server for notification tests (aiosmtpd on 127.0.0.1), recording what
+arrives; the webhook receiver is tests/webhook_receiver.py.
 
 The SMTP server accepts a message the way a mail server does: only when it answers the
 final "." of DATA with 250. ``stall`` holds that answer back (a slow or hung server); a
@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import json
 import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -140,62 +138,6 @@ class TestSmtpServer:
             assert time.monotonic() < deadline, f"{got} of {count} messages arrived"
             time.sleep(0.05)
         return self.received()
-
-
-class _WebhookHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # http.server's name
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length)
-        receiver: WebhookReceiver = self.server.receiver  # type: ignore[attr-defined]
-        try:
-            parsed: Any = json.loads(body)
-        except ValueError:
-            parsed = None
-        with receiver.lock:
-            receiver.requests.append(
-                {"path": self.path, "headers": dict(self.headers), "raw": body, "json": parsed,
-                 "at": time.time()}
-            )  # fmt: skip
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
-
-
-class WebhookReceiver:
-    """An HTTP server on 127.0.0.1 recording every POST (JSON webhooks)."""
-
-    def __init__(self):
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _WebhookHandler)
-        self._server.receiver = self  # type: ignore[attr-defined]
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def received(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return list(self.requests)
-
-    def wait_for(self, predicate, *, timeout: float = 10.0, what: str = "a webhook") -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            for item in self.received():
-                if predicate(item):
-                    return item
-            assert time.monotonic() < deadline, f"{what} never arrived"
-            time.sleep(0.05)
 
 
 def _serve(port: int, log_path: str) -> None:

@@ -30,8 +30,9 @@ from tests.integration.test_workorders import (  # noqa: F401  (ssh_device: a fi
     ssh_device,
     wait_for_status,
 )
-from tests.notify_servers import Received, TestSmtpServer, WebhookReceiver
+from tests.notify_servers import Received, TestSmtpServer
 from tests.servers import free_port
+from tests.webhook_receiver import Receiver
 
 OLIVIA = Actor("olivia", "operator")
 RAVI = Actor("ravi", "reviewer")
@@ -103,9 +104,8 @@ def smtp():
 
 @pytest.fixture
 def webhook():
-    receiver = WebhookReceiver().start()
-    yield receiver
-    receiver.stop()
+    with Receiver() as receiver:
+        yield receiver
 
 
 def open_link_as(settings, username: str, link: str) -> str:
@@ -250,7 +250,7 @@ def test_failed_verification_and_rollback_reach_the_webhook(sqlite_settings, smt
         assert body["connector"]["name"] == "web"
         assert body["link"] == f"{BASE_URL}/certificates/{dev['new']}/topology"
     assert bodies["rolled_back"]["status"] == "Rolled Back"
-    assert len(webhook.received()) == 2  # once each, nothing else subscribed
+    assert len(webhook.received) == 2  # once each, nothing else subscribed
     # the requester heard both outcomes by mail too
     kinds = sorted(event_of(m) for m in smtp.received() if to(m) == address("olivia"))
     assert kinds == ["approved", "failed_verification", "implemented", "rolled_back"]
@@ -416,10 +416,10 @@ def test_no_secret_in_any_message_log_or_outbox_row(
         dead = NotificationDelivery.recipient == "channel:dead"
         dead_tries = db.scalar(select(func.max(NotificationDelivery.attempts)).where(dead))
     assert dead_tries >= 2 and any(errors)  # the dead channel's failures were recorded
-    assert len(smtp.received()) >= 5 and len(webhook.received()) >= 5
+    assert len(smtp.received()) >= 5 and len(webhook.received) >= 5
     haystacks = {
         "mails": b"\n".join(m.raw for m in smtp.received()).decode(errors="replace"),
-        "webhook bodies": "\n".join(r["raw"].decode(errors="replace") for r in webhook.received()),
+        "webhook bodies": "\n".join(r["body"] for r in webhook.received),
         "scheduler log": log.read_text(errors="replace"),
         "event payloads": "\n".join(payloads),
         "delivery errors": "\n".join(errors),
