@@ -293,14 +293,14 @@ class FileInstaller:
             ) from None
         return InstallResult(InstallOutcome.INSTALLED, "installed", steps=tuple(self.steps))
 
-    def _reload_present(self) -> InstallResult:
-        self.steps.append("compared files: identical")
+    def _test_and_reload(self, test_fails: str, reload_fails: str) -> InstallResult | None:
+        """Run the profile's test, then its reload; the failure (with the command's output)
+        or None when both passed (or the profile has neither)."""
         test = self._command("test")
         if test is not None and test.code != 0:
             return InstallResult(
                 InstallOutcome.FAILED,
-                f"the files are in place but the config test fails (exit {test.code}): "
-                f"{_tail(test.output)}",
+                f"{test_fails} (exit {test.code}): {_tail(test.output)}",
                 FailureClass.CONFIG_TEST_FAILED,
                 steps=tuple(self.steps),
             )
@@ -308,12 +308,19 @@ class FileInstaller:
         if reload is not None and reload.code != 0:
             return InstallResult(
                 InstallOutcome.FAILED,
-                f"the files are in place but the reload fails (exit {reload.code}): "
-                f"{_tail(reload.output)}",
+                f"{reload_fails} (exit {reload.code}): {_tail(reload.output)}",
                 FailureClass.RELOAD_FAILED,
                 steps=tuple(self.steps),
             )
-        return InstallResult(
+        return None
+
+    def _reload_present(self) -> InstallResult:
+        self.steps.append("compared files: identical")
+        failed = self._test_and_reload(
+            "the files are in place but the config test fails",
+            "the files are in place but the reload fails",
+        )
+        return failed or InstallResult(
             InstallOutcome.ALREADY_INSTALLED,
             "the device already has this certificate and key; tested and reloaded again, "
             "as an earlier delivery of this push may have stopped before its reload",
@@ -362,24 +369,12 @@ class FileInstaller:
                 self.files.write(f.path + NEW_SUFFIX, kept[f.path], f.mode)
                 self.files.rename(f.path + NEW_SUFFIX, f.path)
             self.steps.append("restored previous files")
-            test = self._command("test")
-            if test is not None and test.code != 0:
-                return InstallResult(
-                    InstallOutcome.FAILED,
-                    f"the restored files fail the config test (exit {test.code}): "
-                    f"{_tail(test.output)}",
-                    FailureClass.CONFIG_TEST_FAILED,
-                    steps=tuple(self.steps),
-                )
-            reload = self._command("reload")
-            if reload is not None and reload.code != 0:
-                return InstallResult(
-                    InstallOutcome.FAILED,
-                    f"reloading the restored files failed (exit {reload.code}): "
-                    f"{_tail(reload.output)}",
-                    FailureClass.RELOAD_FAILED,
-                    steps=tuple(self.steps),
-                )
+            failed = self._test_and_reload(
+                "the restored files fail the config test",
+                "reloading the restored files failed",
+            )
+            if failed is not None:
+                return failed
         except ConnectorError as exc:
             return InstallResult(InstallOutcome.FAILED, f"rollback: {exc}", exc.failure,
                                  steps=tuple(self.steps))  # fmt: skip
