@@ -34,6 +34,8 @@ from data.domain.notifications import (
     check_email,
     choose_mode,
     parse_kinds,
+    role_relevance,
+    usual_modes,
     work_order_events,
 )
 from data.domain.roles import Role
@@ -109,9 +111,7 @@ def emit(
         )
     }
     for user in users:
-        relevance = audience.get(user.username, Relevance.NONE)
-        if kind is EventKind.WEEKLY_REPORT and user.role == Role.MANAGER.value:
-            relevance = Relevance.MANAGER
+        relevance = audience.get(user.username) or role_relevance(kind, user.role)
         mode = choose_mode(kind, chosen.get(user.id), relevance)
         if mode is Mode.OFF:
             continue
@@ -191,13 +191,15 @@ def work_order_changed(
     payload.update(actor=actor, action=action, comment=(comment or "")[:1000], at=now.isoformat())
     made = []
     for kind in kinds:
-        audience: dict[str, Relevance] = {}
         if kind is EventKind.APPROVAL_NEEDED:
+            from data.workorders import load_policy
+
+            level = load_policy(session).level_at(levels_done)
             audience = {
                 name: Relevance.MAY_ACT
-                for name in _next_actors(session, wo_id, requester, levels_done)
+                for name in _next_actors(session, wo_id, requester, level.role)
             }
-            payload = {**payload, "level": _level_name(session, levels_done)}
+            payload = {**payload, "level": level.name}
         else:
             audience = {requester: Relevance.REQUESTER}
         made.append(
@@ -214,21 +216,10 @@ def work_order_changed(
     return made
 
 
-def _level_name(session: Session, levels_done: int) -> str:
-    from data.workorders import load_policy
-
-    policy = load_policy(session)
-    return policy.levels[min(levels_done, len(policy.levels) - 1)].name
-
-
-def _next_actors(session: Session, wo_id: int, requester: str, levels_done: int) -> list[str]:
+def _next_actors(session: Session, wo_id: int, requester: str, role: str) -> list[str]:
     """Who may take the next step: the level's role, minus the requester and whoever
     approved an earlier level (four eyes). Admins, who may act at every level, hear of it
     only if they choose to."""
-    from data.workorders import load_policy
-
-    policy = load_policy(session)
-    level = policy.levels[min(levels_done, len(policy.levels) - 1)]
     approvers = set(
         session.scalars(
             select(WorkOrderEvent.actor).where(
@@ -238,7 +229,7 @@ def _next_actors(session: Session, wo_id: int, requester: str, levels_done: int)
     )
     names = session.scalars(
         select(User.username).where(
-            User.active.is_(True), User.service.is_(False), User.role == level.role
+            User.active.is_(True), User.service.is_(False), User.role == role
         )
     )
     return [n for n in names if n != requester and n not in approvers]
@@ -297,17 +288,9 @@ def default_modes(session: Session, username: str) -> dict[str, Mode]:
     """Kind -> the mode ``username`` has without a choice (what "default" means for them:
     shown beside their choice)."""
     user = _user(session, username)
-    acting = user.role in _acting_roles(session)
-    modes = {}
-    for kind in CHOOSABLE:
-        relevance = {
-            EventKind.APPROVAL_NEEDED: Relevance.MAY_ACT if acting else Relevance.NONE,
-            EventKind.WEEKLY_REPORT: Relevance.MANAGER
-            if user.role == Role.MANAGER.value
-            else Relevance.NONE,
-        }.get(kind, Relevance.REQUESTER)
-        modes[kind.value] = choose_mode(kind, None, relevance)
-    return modes
+    return {
+        kind.value: mode for kind, mode in usual_modes(user.role, _acting_roles(session)).items()
+    }
 
 
 def _acting_roles(session: Session) -> set[str]:

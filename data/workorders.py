@@ -267,7 +267,7 @@ def list_work_orders(
 def _next_role(view: WorkOrderView, policy: Policy) -> str | None:
     if view.status not in (WorkOrderStatus.APPROVAL_PENDING, WorkOrderStatus.REVIEW_IN_PROGRESS):
         return None
-    return policy.levels[min(view.levels_done, len(policy.levels) - 1)].role
+    return policy.level_at(view.levels_done).role
 
 
 def history(session: Session, wo_id: int) -> list[EventView]:

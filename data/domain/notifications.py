@@ -156,6 +156,30 @@ def choose_mode(kind: EventKind, chosen: Mode | None, relevance: Relevance) -> M
     return mode
 
 
+def role_relevance(kind: EventKind, role: str) -> Relevance:
+    """What a user's role alone makes them to an event, whoever it concerns: managers
+    read the weekly report."""
+    if kind is EventKind.WEEKLY_REPORT and role == "manager":
+        return Relevance.MANAGER
+    return Relevance.NONE
+
+
+def usual_modes(role: str, acting_roles: set[str]) -> dict[EventKind, Mode]:
+    """What "default" means for a user of ``role``, kind by kind (as shown beside their
+    choice): approval needed when the role acts at some level, their own requests'
+    outcomes, and what the role alone brings."""
+    modes = {}
+    for kind in CHOOSABLE:
+        if kind is EventKind.APPROVAL_NEEDED:
+            relevance = Relevance.MAY_ACT if role in acting_roles else Relevance.NONE
+        elif kind in OUTCOMES:
+            relevance = Relevance.REQUESTER
+        else:
+            relevance = role_relevance(kind, role)
+        modes[kind] = choose_mode(kind, None, relevance)
+    return modes
+
+
 def backoff(attempt: int, base_seconds: float = 5.0, cap_seconds: float = 300.0) -> timedelta:
     """Wait before try ``attempt + 1``: 5 s, 10 s, 20 s... up to 5 minutes."""
     return timedelta(seconds=min(cap_seconds, base_seconds * 2 ** max(0, attempt - 1)))

@@ -106,6 +106,11 @@ class Policy:
         if len(self.levels) < 2:
             raise ValueError("a policy needs at least an approval level and an implement level")
 
+    def level_at(self, levels_done: int) -> Level:
+        """The level a work order waits at once ``levels_done`` approvals are given (the
+        implement level from then on)."""
+        return self.levels[min(levels_done, len(self.levels) - 1)]
+
 
 DEFAULT_POLICY = Policy((Level("Approve", "reviewer"), Level("Implement", "implementer")))
 
@@ -136,7 +141,7 @@ class Decision:
 
 
 def _level_for(facts: WorkOrderFacts, policy: Policy) -> Level:
-    return policy.levels[min(facts.levels_done, len(policy.levels) - 1)]
+    return policy.level_at(facts.levels_done)
 
 
 def _check_role(actor: Actor, level: Level) -> None:
